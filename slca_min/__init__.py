@@ -1,0 +1,11 @@
+"""slca_min: frozen SAM image features + Spatially Localized Channel Attention for medical image classification."""
+from .cache import extract
+from .classifier import SLCAClassifier
+from .data import RegionDataset, load_data, load_isic, load_medmnist, make_phantoms, save_phantoms, stratified_fraction
+from .encoder import SAMEncoder
+from .slca import SLCA
+from .train import classification_metrics, evaluate, predict, train
+
+__all__ = ["SAMEncoder", "SLCA", "SLCAClassifier", "train", "evaluate", "predict", "classification_metrics",
+           "RegionDataset", "load_data", "load_medmnist", "load_isic", "make_phantoms", "save_phantoms",
+           "stratified_fraction", "extract"]

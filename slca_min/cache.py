@@ -1,0 +1,93 @@
+"""The feature cache: SAM region descriptors computed once, stored in fp16, reused while they still match.
+
+`extract` writes `NAME.npy` (N, 256, g, g) float16 and a sidecar `NAME.json` describing what
+produced it (encoder weights, SAM input size, grid, a fingerprint of the images, a format
+version). Work in progress lives in `NAME.partial.npy` / `NAME.partial.json`, flushed after every
+batch; the final names appear only when every image is done, so a killed run resumes where it
+stopped and never leaves a cache that looks complete but is not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .data import ImageFiles
+from .encoder import SAMEncoder
+
+FORMAT_VERSION = 1
+
+
+def fingerprint(images: Sequence) -> str:
+    """sha256 of the images (the raw bytes of each file for ImageFiles), 16 hex digits."""
+    digest = hashlib.sha256()
+    for i in range(len(images)):
+        if isinstance(images, ImageFiles):
+            digest.update(images.paths[i].name.encode() + images.paths[i].read_bytes())
+        else:
+            image = np.ascontiguousarray(images[i])
+            digest.update(f"{image.shape}{image.dtype}".encode() + image.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def describe(images: Sequence, encoder: SAMEncoder, grid: int) -> dict:
+    """What a cache holds: if any field differs, the cache is recomputed, never reused."""
+    return {"format": FORMAT_VERSION, "weights": encoder.weights, "model_type": encoder.model_type,
+            "sam_input": encoder.sam_input, "grid": grid, "count": len(images), "images": fingerprint(images)}
+
+
+def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: int = 16, batch_size: int = 8,
+            progress: bool = True) -> np.ndarray:
+    """Region descriptors of `images`, (N, 256, grid, grid) float16, from the cache at `path` or computed into it.
+
+    Streams: only one batch of embeddings is in memory at a time. Returns a read-only memmap.
+    """
+    path = Path(path).with_suffix(".npy")
+    sidecar, partial = path.with_suffix(".json"), path.with_suffix(".partial.npy")
+    partial_sidecar = partial.with_suffix(".json")
+    want = describe(images, encoder, grid)
+    if path.is_file() and _read_json(sidecar) == {**want, "complete": True}:
+        return np.load(path, mmap_mode="r")
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sidecar.unlink(missing_ok=True)  # whatever was at `path` is no longer described as complete
+    state = _read_json(partial_sidecar)
+    done = state.pop("done", 0) if partial.is_file() else 0
+    if done and state == want:
+        out = np.load(partial, mmap_mode="r+")
+    else:
+        done = 0
+        out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(len(images), 256, grid, grid))
+        _write_json(partial_sidecar, {**want, "done": 0})
+    with tqdm(total=len(images), initial=done, desc=f"SAM regions ({encoder.weights})", unit="img",
+              disable=not progress) as bar:
+        for start in range(done, len(images), batch_size):
+            end = min(start + batch_size, len(images))
+            batch = [images[i] for i in range(start, end)]
+            out[start:end] = encoder.regions(batch, grid=grid, batch_size=batch_size).cpu().numpy()  # (b, 256, g, g)
+            out.flush()
+            _write_json(partial_sidecar, {**want, "done": end})  # only after the data is on disk
+            bar.update(end - start)
+    del out
+    os.replace(partial, path)
+    _write_json(sidecar, {**want, "complete": True})
+    partial_sidecar.unlink()
+    return np.load(path, mmap_mode="r")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, content: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(content, indent=1))
+    os.replace(tmp, path)

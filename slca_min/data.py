@@ -1,0 +1,225 @@
+"""Data: MedMNIST npz files, the ISIC 2017 folder layout, synthetic phantoms, and the training dataset.
+
+Every loader returns {"train": Split, "val": Split, "test": Split}; a Split holds images (an
+array or a lazy list of files, indexable, uint8 HxW or HxWx3) and labels (N,) int64.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .encoder import to_rgb
+
+SPLITS = ("train", "val", "test")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ISIC_CLASSES = ("nevus", "melanoma", "seborrheic keratosis")
+
+
+@dataclass
+class Split:
+    images: Sequence  # np.ndarray (N, H, W[, 3]) uint8, or ImageFiles
+    labels: np.ndarray  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, indices: np.ndarray) -> Split:
+        images = self.images[indices] if isinstance(self.images, np.ndarray) else ImageFiles([self.images.paths[i] for i in indices])
+        return Split(images, self.labels[indices])
+
+
+class ImageFiles:
+    """A list of image files read on access: data sets of large images need not fit in memory."""
+
+    def __init__(self, paths: Sequence[Path]):
+        self.paths = [Path(p) for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        with Image.open(self.paths[i]) as image:
+            return np.asarray(image.convert("RGB"))
+
+
+def load_data(path: str | Path) -> dict[str, Split]:
+    """A MedMNIST-format .npz file (phantoms included) or an ISIC folder written by download_isic2017.py."""
+    path = Path(path)
+    if path.is_dir():
+        return load_isic(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"{path}: expected a MedMNIST .npz file or an ISIC folder; "
+                         "see data_scripts/download_medmnist.py or make_phantoms.py")
+    return load_medmnist(path)
+
+
+def load_medmnist(path: str | Path) -> dict[str, Split]:
+    """The official MedMNIST npz format (any flag, any size, grey or RGB), checked key by key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; get one with data_scripts/download_medmnist.py "
+                                "or data_scripts/make_phantoms.py")
+    try:
+        npz = np.load(path)
+        arrays = {k: npz[k] for k in npz.files}
+    except Exception as e:
+        raise ValueError(f"{path}: cannot be read as an npz file ({type(e).__name__}); download it again") from None
+    splits = {}
+    for split in SPLITS:
+        for key in (f"{split}_images", f"{split}_labels"):
+            if key not in arrays:
+                raise ValueError(f"{path}: missing key {key!r} (has {', '.join(sorted(arrays))}); not a MedMNIST file")
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.dtype != np.uint8 or not (images.ndim == 3 or images.ndim == 4 and images.shape[3] == 3):
+            raise ValueError(f"{path}: {split}_images is {images.dtype} {images.shape}; expected uint8 (N, H, W) or (N, H, W, 3)")
+        if not np.issubdtype(labels.dtype, np.integer) or labels.shape not in ((len(images), 1), (len(images),)):
+            raise ValueError(f"{path}: {split}_labels is {labels.dtype} {labels.shape}; expected integers of shape ({len(images)}, 1)")
+        if len(images) == 0:
+            raise ValueError(f"{path}: the {split} split is empty")
+        splits[split] = Split(images, labels.reshape(-1).astype(np.int64))
+    _check_labels(splits, path)
+    return splits
+
+
+def load_isic(folder: str | Path) -> dict[str, Split]:
+    """folder/{train,val,test}/labels.csv (image_id, label) beside the images (image_id.jpg)."""
+    folder = Path(folder)
+    splits = {}
+    for split in SPLITS:
+        table = folder / split / "labels.csv"
+        if not table.is_file():
+            raise FileNotFoundError(f"{table}: missing; write the folder with data_scripts/download_isic2017.py")
+        with open(table, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows or not {"image_id", "label"} <= rows[0].keys():
+            raise ValueError(f"{table}: expected columns image_id,label and at least one row")
+        paths = [folder / split / f"{row['image_id']}.jpg" for row in rows]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"{missing[0]}: listed in {table} but missing ({len(missing)} missing in all)")
+        try:
+            labels = np.array([int(row["label"]) for row in rows], dtype=np.int64)
+        except ValueError:
+            raise ValueError(f"{table}: labels must be integers 0..{len(ISIC_CLASSES) - 1}") from None
+        splits[split] = Split(ImageFiles(paths), labels)
+    _check_labels(splits, folder)
+    return splits
+
+
+def num_classes(splits: dict[str, Split]) -> int:
+    return int(max(split.labels.max() for split in splits.values())) + 1
+
+
+def _check_labels(splits: dict[str, Split], path: Path) -> None:
+    for name, split in splits.items():
+        if split.labels.min() < 0:
+            raise ValueError(f"{path}: {name} labels include {split.labels.min()}; labels must be 0..C-1")
+    seen = set(splits["train"].labels.tolist())
+    for name in ("val", "test"):
+        unseen = sorted(set(splits[name].labels.tolist()) - seen)
+        if unseen:
+            raise ValueError(f"{path}: {name} has label {unseen[0]}, which never occurs in train; labels out of range")
+
+
+def stratified_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of a class-stratified random `fraction` of the items, at least one per class (sorted)."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction={fraction}: must be in (0, 1]")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        chosen.append(rng.choice(members, size=max(1, round(fraction * len(members))), replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+class RegionDataset(Dataset):
+    """(image_tensor, regions, label) for training: image resized to image_size, grey to 3 channels,
+    ImageNet-normalized; with augment=True, random flips applied to the image and its region map together.
+
+    regions: (N, 256, g, g) array or tensor (fp16 from the cache is fine), or None for a
+    baseline-only run (then an empty tensor stands in).
+    """
+
+    def __init__(self, images: Sequence, labels: np.ndarray, regions=None, *, image_size: int = 224, augment: bool = False):
+        if regions is not None and len(regions) != len(labels):
+            raise ValueError(f"regions: {len(regions)} region maps for {len(labels)} images")
+        self.images, self.labels, self.regions = images, np.asarray(labels, dtype=np.int64), regions
+        self.image_size, self.augment = image_size, augment
+        self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        x = torch.from_numpy(to_rgb(self.images[i], i)).permute(2, 0, 1).float() / 255  # (3, H, W)
+        x = F.interpolate(x[None], size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
+                          align_corners=False)[0]
+        x = (x - self.mean) / self.std
+        R = torch.empty(0) if self.regions is None else torch.as_tensor(np.asarray(self.regions[i]), dtype=torch.float32)
+        if self.augment:
+            for dim, flip in zip((-1, -2), torch.rand(2) < 0.5):  # horizontal, vertical
+                if flip:
+                    x = x.flip(dim)
+                    R = R.flip(dim) if R.numel() else R
+        return x, R, int(self.labels[i])
+
+
+def make_phantoms(n: int, *, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Synthetic ultrasound-like images: one dark lesion on a speckle background, at a random place.
+
+    The class is a local property, the lesion's margin: 0 smooth (round or oval), 1 irregular
+    (spiculated). Both classes have the same size and brightness distribution, so a classifier
+    has to look at the lesion's edge. Returns images (n, size, size) uint8, labels (n,) int64
+    and lesion masks (n, size, size) bool.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    images = np.empty((n, size, size), np.uint8)
+    masks = np.empty((n, size, size), bool)
+    labels = rng.integers(0, 2, n)
+    for i in range(n):
+        radius = size * rng.uniform(0.11, 0.17)
+        cy, cx = size * rng.uniform(0.3, 0.7, 2)
+        theta, distance = np.arctan2(yy - cy, xx - cx), np.hypot(yy - cy, xx - cx)
+        if labels[i] == 1:  # irregular margin: many sharp lobes
+            lobes = rng.integers(7, 12)
+            edge = radius * (1 + rng.uniform(0.25, 0.4) * np.abs(np.sin(lobes / 2 * theta + rng.uniform(0, np.pi))) - 0.15)
+        else:  # smooth margin: an oval
+            edge = radius * (1 + rng.uniform(0.0, 0.2) * np.cos(2 * (theta - rng.uniform(0, np.pi))))
+        masks[i] = distance <= edge
+        tissue = 110 + 25 * np.sin(xx / size * rng.uniform(2, 5) + rng.uniform(0, 6)) * np.cos(yy / size * rng.uniform(2, 5))
+        tissue = np.where(masks[i], rng.uniform(35, 60), tissue)
+        speckle = rng.gamma(4.0, 1 / 4.0, (size, size))  # multiplicative, mean 1
+        images[i] = np.clip(tissue * speckle, 0, 255).astype(np.uint8)
+    return images, labels.astype(np.int64), masks
+
+
+def save_phantoms(path: str | Path, *, n: int = 600, size: int = 64, seed: int = 0,
+                  split: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> Path:
+    """Phantoms in MedMNIST npz format ({split}_images, {split}_labels (N, 1)), plus {split}_masks."""
+    images, labels, masks = make_phantoms(n, size=size, seed=seed)
+    ends = np.cumsum([math.floor(f * n) for f in split[:2]])
+    parts = dict(zip(SPLITS, np.split(np.arange(n), ends)))
+    if min(len(p) for p in parts.values()) == 0:
+        raise ValueError(f"n={n}: too few phantoms for a non-empty train/val/test split")
+    arrays = {}
+    for name, idx in parts.items():
+        arrays.update({f"{name}_images": images[idx], f"{name}_labels": labels[idx, None], f"{name}_masks": masks[idx]})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)
+    return path

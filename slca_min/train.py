@@ -1,0 +1,136 @@
+"""The training loop, evaluation and metrics (as the MedMNIST evaluator computes them, in numpy)."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+
+def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, *, epochs: int = 10, lr: float = 1e-3,
+          batch_size: int = 32, seed: int = 0, device: str | torch.device = "cpu", weight_decay: float = 1e-4,
+          class_weights: str | Sequence[float] | None = None, progress: bool = True) -> list[dict]:
+    """Train `model` on (image, regions, label) batches; keep the epoch with the best validation AUC.
+
+    AdamW with a cosine schedule over all steps, cross-entropy (class_weights: None, "balanced"
+    or one weight per class). Model selection: validation AUC, ties broken by balanced accuracy;
+    the best weights are restored at the end. Returns one dict per epoch. With the same seed on
+    the CPU, two runs give the same history (bar the "seconds" column).
+    """
+    torch.manual_seed(seed)  # shuffling and flips
+    model.to(device)
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    if len(loader) == 0:
+        raise ValueError("train_set is empty")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
+    weight = None if class_weights is None else _class_weights(class_weights, train_set, model.num_classes, device)
+
+    history, best_score, best_state = [], None, None
+    bar = tqdm(total=epochs * len(loader), desc="train", unit="batch", disable=not progress)
+    for epoch in range(1, epochs + 1):
+        start, total_loss, seen = time.perf_counter(), 0.0, 0
+        model.train()
+        for x, R, y in loader:
+            x, R, y = x.to(device), R.to(device), y.to(device)
+            loss = F.cross_entropy(model(x, R), y, weight=weight)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"epoch {epoch}: training loss is {loss.item()}; "
+                                         f"lower lr (now {lr}) or look for NaN/inf in the inputs")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss, seen = total_loss + loss.item() * len(y), seen + len(y)
+            bar.update()
+            bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
+
+        scores, labels = predict(model, val_set, batch_size=batch_size, device=device)
+        val = classification_metrics(labels, scores)
+        val_loss = float(-np.log(np.clip(scores[np.arange(len(labels)), labels], 1e-12, None)).mean())
+        history.append({"epoch": epoch, "train_loss": total_loss / seen, "val_loss": val_loss,
+                        **{f"val_{k}": v for k, v in val.items()}, "lr": scheduler.get_last_lr()[0],
+                        "seconds": time.perf_counter() - start})
+        score = (-math.inf if math.isnan(val["auc"]) else val["auc"], val["balanced_acc"])
+        if best_score is None or score > best_score:
+            best_score = score
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        history[-1]["best"] = best_score == score
+    bar.close()
+    model.load_state_dict(best_state)
+    return history
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
+            device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (N, num_classes) and labels (N,) for every item of `dataset`."""
+    model.to(device).eval()
+    scores, labels = [], []
+    for x, R, y in DataLoader(dataset, batch_size=batch_size):
+        scores.append(torch.softmax(model(x.to(device), R.to(device)), dim=1).cpu())
+        labels.append(y)
+    if not scores:
+        raise ValueError("cannot evaluate on an empty dataset")
+    return torch.cat(scores).double().numpy(), torch.cat(labels).numpy()
+
+
+def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
+             device: str | torch.device = "cpu") -> dict[str, float]:
+    """{"acc", "balanced_acc", "auc", "f1_macro"} of `model` on `dataset`."""
+    scores, labels = predict(model, dataset, batch_size=batch_size, device=device)
+    return classification_metrics(labels, scores)
+
+
+def classification_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Metrics of class scores (N, C) against labels (N,).
+
+    acc: accuracy of argmax. balanced_acc: mean recall over the classes present in y_true.
+    auc: binary, ROC AUC of the last column; multi-class, mean one-vs-rest ROC AUC over the
+    classes present in y_true (NaN when it is undefined). f1_macro: mean F1 over the classes in
+    y_true or the predictions (F1 = 0 where a class is never predicted).
+    """
+    y_true, scores = np.asarray(y_true).astype(int).ravel(), np.asarray(scores, dtype=float)
+    y_pred = scores.argmax(1)
+    present = np.unique(y_true)
+    recall = {c: np.mean(y_pred[y_true == c] == c) for c in present}
+    f1 = []
+    for c in np.union1d(present, y_pred):
+        tp = np.sum((y_pred == c) & (y_true == c))
+        denominator = np.sum(y_pred == c) + np.sum(y_true == c)
+        f1.append(2 * tp / denominator)
+    if scores.shape[1] == 2:
+        auc = roc_auc(y_true == 1, scores[:, 1])
+    else:
+        aucs = [roc_auc(y_true == c, scores[:, c]) for c in present]
+        auc = float(np.mean(aucs)) if len(present) > 1 else math.nan
+    return {"acc": float(np.mean(y_pred == y_true)), "balanced_acc": float(np.mean(list(recall.values()))),
+            "auc": float(auc), "f1_macro": float(np.mean(f1))}
+
+
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic: P(score of a positive > score of a negative), ties count 1/2."""
+    positive = np.asarray(positive, dtype=bool)
+    n_pos, n_neg = positive.sum(), (~positive).sum()
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    _, inverse, counts = np.unique(score, return_inverse=True, return_counts=True)
+    average_rank = np.cumsum(counts) - (counts - 1) / 2  # 1-based rank shared by each group of tied scores
+    rank_sum = average_rank[inverse][positive].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _class_weights(class_weights, train_set: Dataset, num_classes: int, device) -> torch.Tensor:
+    if isinstance(class_weights, str):
+        if class_weights != "balanced":
+            raise ValueError(f"class_weights={class_weights!r}: use None, 'balanced' or one weight per class")
+        counts = np.bincount(np.asarray(train_set.labels), minlength=num_classes)
+        class_weights = len(train_set.labels) / (num_classes * np.maximum(counts, 1))
+    if len(class_weights) != num_classes:
+        raise ValueError(f"class_weights has {len(class_weights)} entries; the model has {num_classes} classes")
+    return torch.as_tensor(class_weights, dtype=torch.float32, device=device)

@@ -1,0 +1,80 @@
+import pytest
+import torch
+import torchvision
+
+from slca_min import SLCA, SLCAClassifier, SAMEncoder
+
+
+def test_attention_shapes_and_range():
+    maps = SLCA(stage_channels=(64, 128, 256, 512))(torch.randn(2, 256, 16, 16))
+    assert [m.shape for m in maps] == [(2, c, 16, 16) for c in (64, 128, 256, 512)]
+    assert all(((m > 0) & (m < 1)).all() for m in maps)
+
+
+def test_attention_is_spatially_localized():
+    """Changing one region's descriptor changes that region's attention and no other."""
+    torch.manual_seed(0)
+    slca = SLCA(stage_channels=(8, 16))
+    R = torch.randn(1, 256, 6, 6)
+    changed = R.clone()
+    changed[0, :, 2, 3] += torch.randn(256)
+    for before, after in zip(slca(R), slca(changed)):
+        moved = (before - after).abs().amax(dim=1)[0]  # (g, g)
+        assert moved[2, 3] > 1e-4
+        moved[2, 3] = 0
+        assert moved.max() == 0
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50"])
+def test_baseline_equals_torchvision(backbone):
+    torch.manual_seed(0)
+    model = SLCAClassifier(num_classes=3, backbone=backbone, slca=False).eval()
+    reference = torchvision.models.get_model(backbone, num_classes=3).eval()
+    assert model.backbone.state_dict().keys() == reference.state_dict().keys()
+    reference.load_state_dict(model.backbone.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    torch.testing.assert_close(model(x), reference(x))
+
+
+def test_attention_of_one_equals_torchvision():
+    """With every attention forced to 1 (sigmoid saturates), SLCA changes nothing."""
+    torch.manual_seed(0)
+    model = SLCAClassifier(num_classes=2, backbone="resnet50", stages=(1, 3, 4)).eval()
+    assert [head.out_channels for head in model.slca.excite] == [256, 1024, 2048]
+    with torch.no_grad():
+        for head in model.slca.excite:
+            head.weight.zero_()
+            head.bias.fill_(100.0)
+    reference = torchvision.models.resnet50(num_classes=2).eval()
+    reference.load_state_dict(model.backbone.state_dict())
+    x, R = torch.randn(2, 3, 64, 64), torch.randn(2, 256, 16, 16)
+    logits, maps = model(x, R, return_attention=True)
+    assert all(torch.all(m == 1) for m in maps)
+    torch.testing.assert_close(logits, reference(x))
+    assert not torch.allclose(SLCAClassifier(num_classes=2, backbone="resnet50").eval()(x, R), reference(x))
+
+
+def test_gradients_reach_slca_and_backbone_but_not_encoder():
+    encoder = SAMEncoder.untrained("tiny", seed=0)
+    model = SLCAClassifier(num_classes=2)
+    images = [torch.randint(0, 256, (32, 32), dtype=torch.uint8).numpy() for _ in range(2)]
+    R = encoder.regions(images)
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(2, 3, 64, 64), R), torch.tensor([0, 1]))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.slca.parameters())
+    assert model.backbone.conv1.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in encoder.parameters())
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="backbone='vgg16'"):
+        SLCAClassifier(num_classes=2, backbone="vgg16")
+    with pytest.raises(ValueError, match="stages"):
+        SLCAClassifier(num_classes=2, stages=(0, 5))
+    with pytest.raises(ValueError, match="R: region descriptors are required"):
+        SLCAClassifier(num_classes=2)(torch.randn(1, 3, 32, 32))
+
+
+def test_grey_input_channels():
+    model = SLCAClassifier(num_classes=2, slca=False, in_chans=1)
+    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 2)
