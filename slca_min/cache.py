@@ -63,7 +63,7 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
     else:
         done = 0
         out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(len(images), 256, grid, grid))
-        _write_json(partial_sidecar, {**want, "done": 0})
+        write_json(partial_sidecar, {**want, "done": 0})
     with tqdm(total=len(images), initial=done, desc=f"SAM regions ({encoder.weights})", unit="img",
               disable=not progress) as bar:
         for start in range(done, len(images), batch_size):
@@ -71,11 +71,11 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
             batch = [images[i] for i in range(start, end)]
             out[start:end] = encoder.regions(batch, grid=grid, batch_size=batch_size).cpu().numpy()  # (b, 256, g, g)
             out.flush()
-            _write_json(partial_sidecar, {**want, "done": end})  # only after the data is on disk
+            write_json(partial_sidecar, {**want, "done": end})  # only after the data is on disk
             bar.update(end - start)
     del out
     os.replace(partial, path)
-    _write_json(sidecar, {**want, "complete": True})
+    write_json(sidecar, {**want, "complete": True})
     partial_sidecar.unlink()
     return np.load(path, mmap_mode="r")
 
@@ -87,7 +87,10 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def _write_json(path: Path, content: dict) -> None:
+def write_json(path: str | Path, content) -> None:
+    """Write atomically (temp file, then rename): readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=1))
+    tmp.write_text(json.dumps(content, indent=1, default=str))
     os.replace(tmp, path)

@@ -78,5 +78,5 @@ def _resnet(name: str, pretrained: bool) -> torchvision.models.ResNet:
     try:
         return torchvision.models.get_model(name, weights=weights)
     except Exception as e:  # offline, proxy, disk full, ...
-        raise RuntimeError(f"pretrained_backbone=True: cannot fetch {weights} ({type(e).__name__}: {e}); "
+        raise OSError(f"pretrained_backbone=True: cannot fetch {weights} ({type(e).__name__}: {e}); "
                            f"go online once (weights are cached in {torch.hub.get_dir()}) or pass pretrained_backbone=False") from None

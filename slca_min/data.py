@@ -167,7 +167,7 @@ class RegionDataset(Dataset):
         x = F.interpolate(x[None], size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
                           align_corners=False)[0]
         x = (x - self.mean) / self.std
-        R = torch.empty(0) if self.regions is None else torch.as_tensor(np.asarray(self.regions[i]), dtype=torch.float32)
+        R = torch.empty(0) if self.regions is None else torch.from_numpy(np.array(self.regions[i], dtype=np.float32))
         if self.augment:
             for dim, flip in zip((-1, -2), torch.rand(2) < 0.5):  # horizontal, vertical
                 if flip:

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+
+from slca_min import RegionDataset, SLCAClassifier, evaluate, make_phantoms, train
+
+
+@pytest.fixture(scope="module")
+def phantom_sets():
+    """Phantoms -> regions with the untrained tiny encoder (a pipeline check, not a SAM result)."""
+    from slca_min import SAMEncoder
+
+    images, labels, _ = make_phantoms(96, size=48, seed=0)
+    R = SAMEncoder.untrained("tiny", seed=0).regions(list(images), grid=8, batch_size=32)
+    return (RegionDataset(images[:64], labels[:64], R[:64], image_size=48, augment=True),
+            RegionDataset(images[64:], labels[64:], R[64:], image_size=48))
+
+
+@pytest.mark.parametrize("slca", [False, True])
+def test_end_to_end_learning_happens(phantom_sets, slca):
+    train_set, val_set = phantom_sets
+    torch.manual_seed(0)
+    model = SLCAClassifier(num_classes=2, slca=slca, grid=8)
+    history = train(model, train_set, val_set, epochs=6, lr=2e-3, batch_size=16, seed=0, progress=False)
+    assert len(history) == 6
+    assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
+    best = max(history, key=lambda h: (h["val_auc"], h["val_balanced_acc"]))
+    assert evaluate(model, val_set)["auc"] == pytest.approx(best["val_auc"])  # the best epoch was restored
+    assert set(evaluate(model, val_set)) == {"acc", "balanced_acc", "auc", "f1_macro"}
+
+
+def test_same_seed_same_history(phantom_sets):
+    train_set, val_set = phantom_sets
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = SLCAClassifier(num_classes=2, grid=8)
+        history = train(model, train_set, val_set, epochs=2, lr=1e-3, batch_size=16, seed=5, progress=False)
+        runs.append([{k: v for k, v in h.items() if k != "seconds"} for h in history])
+    assert runs[0] == runs[1]
+
+
+def test_flips_move_image_and_regions_together():
+    image = np.zeros((8, 8), np.uint8)
+    image[:, :2] = 255  # bright left edge
+    R = torch.zeros(1, 256, 4, 4)
+    R[0, :, :, 0] = 1  # left column of regions
+    dataset = RegionDataset(image[None], np.array([0]), R, image_size=8, augment=True)
+    torch.manual_seed(0)
+    sides = []
+    for _ in range(20):
+        x, r, _ = dataset[0]
+        image_left = x[0, :, :2].mean() > x[0, :, -2:].mean()
+        regions_left = r[0, :, 0].mean() > r[0, :, -1].mean()
+        assert image_left == regions_left
+        sides.append(bool(image_left))
+    assert 0 < sum(sides) < 20  # both flipped and unflipped were seen
+
+
+def test_non_finite_loss_stops_with_a_clear_error(phantom_sets):
+    train_set, val_set = phantom_sets
+    model = SLCAClassifier(num_classes=2, slca=False)
+    with torch.no_grad():
+        model.backbone.fc.bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="training loss is nan"):
+        train(model, train_set, val_set, epochs=1, lr=1e-3, batch_size=16, seed=0, progress=False)
+
+
+def test_balanced_class_weights(phantom_sets):
+    train_set, val_set = phantom_sets
+    model = SLCAClassifier(num_classes=2, slca=False)
+    history = train(model, train_set, val_set, epochs=1, batch_size=32, class_weights="balanced", progress=False)
+    assert np.isfinite(history[0]["train_loss"])
+    with pytest.raises(ValueError, match="3 entries"):
+        train(model, train_set, val_set, epochs=1, class_weights=[1, 1, 1], progress=False)
