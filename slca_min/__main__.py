@@ -132,8 +132,10 @@ def demo(args) -> None:
     write_json(out / "results.json", {"rows": rows, "data": args.data, "config": asdict(fit_config(args))})
     plot_metrics(rows, title=f"phantoms test set, encoder: {label}", path=out / "metrics.png")
     test = splits["test"]
-    x = torch.stack([RegionDataset(test.images, test.labels, regions["test"], image_size=args.image_size)[i][0] for i in range(4)])
-    _, maps = models["slca"].eval()(x.to(args.device), torch.as_tensor(regions["test"][:4]).float().to(args.device), return_attention=True)
+    dataset = RegionDataset(test.images, test.labels, regions["test"], image_size=args.image_size)
+    items = [dataset[i] for i in range(4)]
+    x, R = torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items])  # (4, 3, S, S), (4, 256, g, g)
+    _, maps = models["slca"].eval()(x.to(args.device), R.to(args.device), return_attention=True)
     plot_attention(list(test.images[:4]), [m.detach().cpu() for m in maps], title=f"SLCA attention, encoder: {label}",
                    path=out / "attention.png")
     print(f"wrote {out}/results.csv, results.json, metrics.png, attention.png")

@@ -190,12 +190,12 @@ def make_phantoms(n: int, *, size: int = 64, seed: int = 0) -> tuple[np.ndarray,
     masks = np.empty((n, size, size), bool)
     labels = rng.integers(0, 2, n)
     for i in range(n):
-        radius = size * rng.uniform(0.11, 0.17)
+        radius = size * rng.uniform(0.14, 0.2)
         cy, cx = size * rng.uniform(0.3, 0.7, 2)
         theta, distance = np.arctan2(yy - cy, xx - cx), np.hypot(yy - cy, xx - cx)
         if labels[i] == 1:  # irregular margin: many sharp lobes
-            lobes = rng.integers(7, 12)
-            edge = radius * (1 + rng.uniform(0.25, 0.4) * np.abs(np.sin(lobes / 2 * theta + rng.uniform(0, np.pi))) - 0.15)
+            lobes = rng.integers(5, 9)
+            edge = radius * (1 + rng.uniform(0.35, 0.5) * np.abs(np.sin(lobes / 2 * theta + rng.uniform(0, np.pi))) - 0.25)
         else:  # smooth margin: an oval
             edge = radius * (1 + rng.uniform(0.0, 0.2) * np.cos(2 * (theta - rng.uniform(0, np.pi))))
         masks[i] = distance <= edge

@@ -1,0 +1,79 @@
+"""The command line, run in-process in a temporary folder (phantoms, untrained tiny encoder)."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from slca_min.__main__ import main
+
+SMALL = ["--epochs", "1", "--image-size", "32", "--batch-size", "16", "--grid", "4", "--quiet"]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_demo_writes_labelled_results(workdir, capsys):
+    assert main(["demo", "--n", "60", "--size", "32", *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "UNTRAINED" in out
+    assert all("UNTRAINED" in line for line in out.splitlines() if line.startswith(("baseline", "slca")))
+    rows = list(csv.DictReader(open(workdir / "runs/demo/results.csv")))
+    assert [r["model"] for r in rows] == ["baseline", "slca"] and all("untrained tiny" in r["weights"] for r in rows)
+    assert json.loads((workdir / "runs/demo/results.json").read_text())["rows"][1]["model"] == "slca"
+    assert (workdir / "runs/demo/metrics.png").stat().st_size > 0 and (workdir / "runs/demo/attention.png").stat().st_size > 0
+
+
+def test_train_then_evaluate(workdir, capsys):
+    main(["demo", "--n", "60", "--size", "32", *SMALL])  # writes cache/phantoms-n60-s32.npz
+    data = "cache/phantoms-n60-s32.npz"
+    assert main(["train", "--data", data, "--fraction", "0.5", "--out", "runs/t", *SMALL]) == 0
+    assert main(["evaluate", "--data", data, "--model", "runs/t/model.pt", "--quiet"]) == 0
+    trained = list(csv.DictReader(open(workdir / "runs/t/results.csv")))[0]
+    evaluated = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert evaluated[0] == "slca" and float(evaluated[3]) == pytest.approx(float(trained["auc"]), abs=1e-3)
+    assert main(["train", "--data", data, "--no-slca", "--out", "runs/b", *SMALL]) == 0
+    assert list(csv.DictReader(open(workdir / "runs/b/results.csv")))[0]["weights"] == "not used (baseline)"
+
+
+def test_lowdata_resumes(workdir, monkeypatch):
+    main(["demo", "--n", "60", "--size", "32", *SMALL])
+    args = ["lowdata", "--data", "cache/phantoms-n60-s32.npz", "--fractions", "0.25", "1.0", "--seeds", "0", *SMALL]
+    assert main(args) == 0
+    rows = list(csv.DictReader(open(workdir / "runs/lowdata/results.csv")))
+    assert {(r["model"], r["fraction"]) for r in rows} == {(m, f) for m in ("baseline", "slca") for f in ("0.25", "1.0")}
+    assert all("UNTRAINED" in r["weights"] for r in rows)
+    assert (workdir / "runs/lowdata/auc_vs_fraction.png").is_file()
+    summary = list(csv.DictReader(open(workdir / "runs/lowdata/summary.csv")))
+    assert len(summary) == 4 and "auc_std" in summary[0]
+
+    import slca_min.experiments
+
+    monkeypatch.setattr(slca_min.experiments, "fit", lambda *a, **k: pytest.fail("a finished run was redone"))
+    assert main(args) == 0  # everything is in results.csv already
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "missing.npz"], "missing.npz: no such file"),
+    (["train", "--data", "bad.npz"], "bad.npz: cannot be read"),
+    (["train", "--data", "x.npz", "--checkpoint", "nope.pth"], "nope.pth: no such checkpoint"),
+    (["evaluate", "--data", "x.npz", "--model", "nope.pt"], "nope.pt: no such model"),
+])
+def test_bad_input_exits_2_with_one_line(workdir, capsys, args, message):
+    (workdir / "bad.npz").write_bytes(b"garbage")
+    from slca_min.data import save_phantoms
+
+    save_phantoms(workdir / "x.npz", n=30, size=16)
+    assert main(args + ["--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_bad_fraction_as_a_real_process(workdir):
+    result = subprocess.run([sys.executable, "-m", "slca_min", "train", "--data", "x.npz", "--fraction", "1.5"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "1.5 is outside (0, 1]" in result.stderr and "Traceback" not in result.stderr

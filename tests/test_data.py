@@ -1,0 +1,144 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from slca_min import extract, load_data, load_medmnist, save_phantoms, stratified_fraction
+from slca_min.cache import describe
+
+
+def write_npz(path, **overrides):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 6), ("val", 3), ("test", 3)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = (np.arange(n) % 2).reshape(n, 1)
+    arrays.update(overrides)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+def test_phantoms_round_trip_in_medmnist_format(tmp_path):
+    path = save_phantoms(tmp_path / "p.npz", n=40, size=32, seed=1)
+    splits = load_medmnist(path)
+    assert [len(splits[s]) for s in ("train", "val", "test")] == [28, 4, 8]
+    assert splits["train"].images.shape == (28, 32, 32) and splits["train"].images.dtype == np.uint8
+    assert np.load(path)["train_labels"].shape == (28, 1)
+    assert set(np.unique(splits["train"].labels)) == {0, 1}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"val_labels": None}, "missing key 'val_labels'"),
+    ({"train_images": np.zeros((6, 28, 28), np.float32)}, "train_images is float32"),
+    ({"test_labels": np.full((3, 1), 5)}, "test has label 5, which never occurs in train"),
+    ({"train_labels": -np.ones((6, 1), int)}, "labels include -1"),
+    ({"val_images": np.zeros((0, 28, 28), np.uint8), "val_labels": np.zeros((0, 1), int)}, "val split is empty"),
+    ({"train_labels": np.zeros((5, 1), int)}, r"expected integers of shape \(6, 1\)"),
+])
+def test_bad_npz_is_named(tmp_path, overrides, message):
+    path = write_npz(tmp_path / "bad.npz", **overrides)
+    with pytest.raises(ValueError, match=message):
+        load_medmnist(path)
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="download_medmnist.py"):
+        load_data(tmp_path / "nope.npz")
+    (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(ValueError, match="cannot be read"):
+        load_data(tmp_path / "broken.npz")
+    with pytest.raises(ValueError, match="expected a MedMNIST .npz"):
+        load_data(tmp_path / "x.csv")
+
+
+def test_isic_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for split in ("train", "val", "test"):
+        (tmp_path / split).mkdir()
+        rows = ["image_id,label"]
+        for i, label in enumerate((0, 1, 2)):
+            Image.fromarray(rng.integers(0, 256, (30 + i, 50, 3), dtype=np.uint8)).save(tmp_path / split / f"ISIC_{i}.jpg")
+            rows.append(f"ISIC_{i},{label}")
+        (tmp_path / split / "labels.csv").write_text("\n".join(rows) + "\n")
+    splits = load_data(tmp_path)
+    assert splits["val"].labels.tolist() == [0, 1, 2]
+    assert splits["test"].images[2].shape == (32, 50, 3)
+    (tmp_path / "test" / "ISIC_1.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match="ISIC_1.jpg: listed in"):
+        load_data(tmp_path)
+
+
+def test_stratified_fraction():
+    labels = np.array([0] * 90 + [1] * 10)
+    idx = stratified_fraction(labels, 0.1, seed=0)
+    assert np.bincount(labels[idx]).tolist() == [9, 1]
+    assert np.bincount(labels[stratified_fraction(labels, 0.01, seed=0)]).tolist() == [1, 1]  # one per class at least
+    assert not np.array_equal(idx, stratified_fraction(labels, 0.1, seed=1))
+    assert len(stratified_fraction(labels, 1.0)) == 100
+    with pytest.raises(ValueError, match="fraction=0"):
+        stratified_fraction(labels, 0)
+
+
+def test_cache_reuses_and_recomputes(tiny, tmp_path, monkeypatch):
+    images = np.random.default_rng(0).integers(0, 256, (10, 20, 20), dtype=np.uint8)
+    first = extract(images, tiny, tmp_path / "c.npy", grid=4, batch_size=4, progress=False)
+    assert first.shape == (10, 256, 4, 4) and first.dtype == np.float16
+    np.testing.assert_allclose(first, tiny.regions(list(images), grid=4).numpy(), atol=2e-3, rtol=1e-3)
+    sidecar = json.loads((tmp_path / "c.json").read_text())
+    assert sidecar["weights"] == "untrained tiny, seed 0" and sidecar["complete"] and sidecar["sam_input"] == 256
+
+    calls = []
+    original = type(tiny).regions
+    monkeypatch.setattr(type(tiny), "regions", lambda self, *a, **k: calls.append(1) or original(self, *a, **k))
+    extract(images, tiny, tmp_path / "c.npy", grid=4, progress=False)
+    assert calls == []  # complete and matching: the encoder did not run
+    changed = images.copy()
+    changed[3, 0, 0] ^= 1
+    assert describe(changed, tiny, 4) != describe(images, tiny, 4)
+    extract(changed, tiny, tmp_path / "c.npy", grid=4, batch_size=5, progress=False)
+    assert len(calls) == 2  # one changed pixel: recomputed, not reused
+    extract(changed, tiny, tmp_path / "c.npy", grid=2, batch_size=10, progress=False)
+    assert len(calls) == 3
+
+
+KILLED_RUN = """
+import sys, numpy as np
+from slca_min import SAMEncoder, extract
+images = np.random.default_rng(0).integers(0, 256, (600, 24, 24), dtype=np.uint8)
+extract(images, SAMEncoder.untrained("tiny"), sys.argv[1], grid=4, batch_size=2, progress=False)
+"""
+
+
+def test_cache_survives_kill_9(tiny, tmp_path):
+    """kill -9 mid-way: nothing looks complete; the rerun finishes without redoing finished images."""
+    script = tmp_path / "run.py"
+    script.write_text(KILLED_RUN)
+    target = tmp_path / "c.npy"
+    process = subprocess.Popen([sys.executable, str(script), str(target)])
+    partial = tmp_path / "c.partial.json"
+    deadline = time.time() + 60
+    while time.time() < deadline and json.loads(partial.read_text() if partial.exists() else '{"done": 0}').get("done", 0) < 20:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = json.loads(partial.read_text())["done"]
+    assert 0 < done < 600, "the run was not caught mid-way"
+    assert not target.exists() and not (tmp_path / "c.json").exists()
+
+    images = np.random.default_rng(0).integers(0, 256, (600, 24, 24), dtype=np.uint8)
+    seen = []
+    original = tiny.regions
+    tiny.regions = lambda batch, **k: seen.append(len(batch)) or original(batch, **k)
+    try:
+        result = extract(images, tiny, target, grid=4, batch_size=50, progress=False)
+    finally:
+        del tiny.regions
+    assert sum(seen) == 600 - done
+    expected = tiny.regions(list(images), grid=4, batch_size=50).numpy().astype(np.float16)
+    np.testing.assert_allclose(result.astype(np.float32), expected.astype(np.float32), atol=2e-3, rtol=1e-3)
