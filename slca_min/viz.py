@@ -87,3 +87,16 @@ def _finish(fig, path):
         fig.savefig(path, dpi=110)
         plt.close(fig)
     return fig
+
+
+def attention_on_mask(maps: torch.Tensor, masks: np.ndarray) -> np.ndarray:
+    """Mean attention inside each mask divided by mean attention outside it, per image.
+
+    maps: (B, C, g, g) attention of one stage; masks: (B, H, W) bool (e.g. the lesion).
+    1.0 means the attention does not tell the lesion from the background.
+    """
+    ratios = []
+    for attention, mask in zip(maps, masks):
+        heat = attention_heatmap(attention, mask.shape)
+        ratios.append(heat[mask].mean() / heat[~mask].mean())
+    return np.array(ratios)
