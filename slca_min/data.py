@@ -154,6 +154,8 @@ class RegionDataset(Dataset):
     def __init__(self, images: Sequence, labels: np.ndarray, regions=None, *, image_size: int = 224, augment: bool = False):
         if regions is not None and len(regions) != len(labels):
             raise ValueError(f"regions: {len(regions)} region maps for {len(labels)} images")
+        if torch.is_tensor(regions):
+            regions = regions.cpu().numpy()
         self.images, self.labels, self.regions = images, np.asarray(labels, dtype=np.int64), regions
         self.image_size, self.augment = image_size, augment
         self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
