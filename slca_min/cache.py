@@ -47,6 +47,8 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
 
     Streams: only one batch of embeddings is in memory at a time. Returns a read-only memmap.
     """
+    if len(images) == 0:
+        raise ValueError("extract: no images to extract regions from")
     path = Path(path).with_suffix(".npy")
     sidecar, partial = path.with_suffix(".json"), path.with_suffix(".partial.npy")
     partial_sidecar = partial.with_suffix(".json")
@@ -58,22 +60,24 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
     sidecar.unlink(missing_ok=True)  # whatever was at `path` is no longer described as complete
     state = _read_json(partial_sidecar)
     done = state.pop("done", 0) if partial.is_file() else 0
-    if done and state == want:
-        out = np.load(partial, mmap_mode="r+")
-    else:
+    if not (done and state == want):
         done = 0
-        out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(len(images), 256, grid, grid))
+        np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(len(images), 256, grid, grid))
         write_json(partial_sidecar, {**want, "done": 0})
-    with tqdm(total=len(images), initial=done, desc=f"SAM regions ({encoder.weights})", unit="img",
-              disable=not progress) as bar:
+    offset = np.load(partial, mmap_mode="r").offset  # bytes before the data: the .npy header
+    # Plain file writes, not a memmap: written pages stay in the page cache, not in this process's memory.
+    with open(partial, "r+b") as f, tqdm(total=len(images), initial=done, desc=f"SAM regions ({encoder.weights})",
+                                         unit="img", disable=not progress) as bar:
         for start in range(done, len(images), batch_size):
             end = min(start + batch_size, len(images))
-            batch = [images[i] for i in range(start, end)]
-            out[start:end] = encoder.regions(batch, grid=grid, batch_size=batch_size).cpu().numpy()  # (b, 256, g, g)
-            out.flush()
+            block = encoder.regions([images[i] for i in range(start, end)], grid=grid, batch_size=batch_size)
+            block = block.cpu().numpy().astype(np.float16)  # (b, 256, g, g)
+            f.seek(offset + start * block[0].nbytes)
+            f.write(block.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
             write_json(partial_sidecar, {**want, "done": end})  # only after the data is on disk
             bar.update(end - start)
-    del out
     os.replace(partial, path)
     write_json(sidecar, {**want, "complete": True})
     partial_sidecar.unlink()

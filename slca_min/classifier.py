@@ -58,6 +58,9 @@ class SLCAClassifier(nn.Module):
         if self.slca is not None:
             if R is None:
                 raise ValueError("R: region descriptors are required when slca=True (see SAMEncoder.regions)")
+            if R.shape[-2:] != (self.grid, self.grid):
+                raise ValueError(f"R: regions on a {tuple(R.shape[-2:])} grid, the model was built for grid={self.grid}; "
+                                 "extract regions with the same grid")
             maps = self.slca(R)
         gates = dict(zip(self.stages, maps))
         b = self.backbone

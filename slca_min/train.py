@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 
-def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, *, epochs: int = 10, lr: float = 1e-3,
+def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: int = 10, lr: float = 1e-3,
           batch_size: int = 32, seed: int = 0, device: str | torch.device = "cpu", weight_decay: float = 1e-4,
           class_weights: str | Sequence[float] | None = None, progress: bool = True) -> list[dict]:
     """Train `model` on (image, regions, label) batches; keep the epoch with the best validation AUC.

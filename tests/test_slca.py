@@ -78,3 +78,21 @@ def test_errors():
 def test_grey_input_channels():
     model = SLCAClassifier(num_classes=2, slca=False, in_chans=1)
     assert model(torch.randn(2, 1, 32, 32)).shape == (2, 2)
+
+
+def test_grid_mismatch_is_named():
+    with pytest.raises(ValueError, match=r"grid=16"):
+        SLCAClassifier(num_classes=2)(torch.randn(2, 3, 32, 32), torch.randn(2, 256, 8, 8))
+
+
+def test_pretrained_backbone_offline_message(monkeypatch):
+    get_model = torchvision.models.get_model
+
+    def offline(name, weights=None):
+        if weights is not None:
+            raise ConnectionError("no network")
+        return get_model(name)
+
+    monkeypatch.setattr("slca_min.classifier.torchvision.models.get_model", offline)
+    with pytest.raises(OSError, match="pretrained_backbone=True: cannot fetch .*pretrained_backbone=False"):
+        SLCAClassifier(num_classes=2, pretrained_backbone=True)

@@ -1,0 +1,102 @@
+"""Images per second: the official loop (SamPredictor.set_image per image) versus SAMEncoder.embed.
+
+Same weights for every path (untrained vit_b is fine for speed), each configuration in a fresh
+process so that its peak RSS is its own. Prints a Markdown table; results go in benchmarks/README.md.
+
+    python benchmarks/bench_encoder.py [--model-type vit_b] [--n 4] [--device cpu]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+CONFIGS = {  # name: (path, sam_input, fast_attention)
+    "official SamPredictor loop, 1024": ("official", 1024, False),
+    "SAMEncoder.embed, SAM attention, 1024": ("embed", 1024, False),
+    "SAMEncoder.embed, SDPA attention, 1024": ("embed", 1024, True),
+    "SAMEncoder.embed, SDPA attention, 512": ("embed", 512, True),
+}
+
+
+def images(n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (480, 640, 3), dtype=np.uint8) for _ in range(n)]  # non-square, like most photos
+
+
+def measure(name: str, model_type: str, n: int, batch_size: int, device: str) -> dict:
+    """One configuration: a warm-up image, then n timed images; returns outputs for the comparison."""
+    from segment_anything import SamPredictor
+
+    from slca_min import SAMEncoder
+    from slca_min.encoder import build_sam
+
+    path, sam_input, fast = CONFIGS[name]
+    encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, fast_attention=fast, device=device)
+    data = images(n + 1)
+    if path == "official":
+        predictor = SamPredictor(build_sam(encoder.image_encoder).to(device))
+
+        def run(batch):
+            out = []
+            for image in batch:
+                predictor.set_image(image)
+                out.append(predictor.get_image_embedding().float().cpu())
+            return torch.cat(out)
+    else:
+        def run(batch):
+            return encoder.embed(batch, batch_size=batch_size).cpu()
+    run(data[:1])  # warm-up
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    out = run(data[1:])
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return {"name": name, "images_per_s": n / seconds, "s_per_image": seconds / n,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None,
+            "output": out.numpy().tolist() if sam_input == 1024 else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-type", default="vit_b")
+    parser.add_argument("--n", type=int, default=4, help="timed images per configuration (after one warm-up)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: run one configuration, print JSON
+    args = parser.parse_args()
+    if args.only:
+        print(json.dumps(measure(args.only, args.model_type, args.n, args.batch_size, args.device)))
+        return
+    results = []
+    for name in CONFIGS:
+        line = subprocess.run([sys.executable, __file__, "--only", name, "--model-type", args.model_type, "--n", str(args.n),
+                               "--batch-size", str(args.batch_size), "--device", args.device],
+                              check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        results.append(json.loads(line))
+        print(f"measured: {name}", file=sys.stderr)
+    reference = np.array(results[0]["output"])
+    official = results[0]["images_per_s"]
+    print(f"{args.model_type}, untrained weights, {args.n} images of 480x640, device {args.device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print("| path | images/s | s/image | vs official | max abs diff vs official | peak RSS MiB | peak CUDA MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        diff = f"{np.abs(np.array(r['output']) - reference).max():.1e}" if r["output"] is not None else "n/a (other input size)"
+        cuda = f"{r['peak_cuda_mib']:.0f}" if r["peak_cuda_mib"] is not None else "-"
+        print(f"| {r['name']} | {r['images_per_s']:.3f} | {r['s_per_image']:.2f} | {r['images_per_s'] / official:.2f}x | "
+              f"{diff} | {r['peak_rss_mib']:.0f} | {cuda} |")
+
+
+if __name__ == "__main__":
+    main()
