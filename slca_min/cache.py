@@ -41,11 +41,12 @@ def describe(images: Sequence, encoder: SAMEncoder, grid: int) -> dict:
             "sam_input": encoder.sam_input, "grid": grid, "count": len(images), "images": fingerprint(images)}
 
 
-def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: int = 16, batch_size: int = 8,
+def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: int = 16, batch_size: int | None = None,
             progress: bool = True) -> np.ndarray:
     """Region descriptors of `images`, (N, 256, grid, grid) float16, from the cache at `path` or computed into it.
 
-    Streams: only one batch of embeddings is in memory at a time. Returns a read-only memmap.
+    Streams: only one batch of embeddings is in memory at a time, and each batch is on disk
+    before the next starts (batch_size: the encoder's default if None). Returns a read-only memmap.
     """
     if len(images) == 0:
         raise ValueError("extract: no images to extract regions from")
@@ -64,6 +65,7 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
         done = 0
         np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(len(images), 256, grid, grid))
         write_json(partial_sidecar, {**want, "done": 0})
+    batch_size = encoder.default_batch_size if batch_size is None else batch_size
     offset = np.load(partial, mmap_mode="r").offset  # bytes before the data: the .npy header
     # Plain file writes, not a memmap: written pages stay in the page cache, not in this process's memory.
     with open(partial, "r+b") as f, tqdm(total=len(images), initial=done, desc=f"SAM regions ({encoder.weights})",
@@ -74,8 +76,7 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
             block = block.cpu().numpy().astype(np.float16)  # (b, 256, g, g)
             f.seek(offset + start * block[0].nbytes)
             f.write(block.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
+            f.flush()  # in the kernel's hands: survives kill -9
             write_json(partial_sidecar, {**want, "done": end})  # only after the data is on disk
             bar.update(end - start)
     os.replace(partial, path)

@@ -243,9 +243,15 @@ class SAMEncoder(torch.nn.Module):
         pos = F.interpolate(pos.permute(0, 3, 1, 2), size=tuple(size), mode="bicubic", antialias=True, align_corners=False)
         return pos.permute(0, 2, 3, 1)  # (1, S/16, S/16, C)
 
-    def _batches(self, images: Sequence, batch_size: int):
+    @property
+    def default_batch_size(self) -> int:
+        """8 on a GPU; 1 on the CPU, where batching ViT-B measured slower and took 5x the memory (benchmarks/)."""
+        return 8 if self.device.type == "cuda" else 1
+
+    def _batches(self, images: Sequence, batch_size: int | None):
         if isinstance(images, (Image.Image, str, Path)):
             raise ValueError("images: expected a list of images; wrap a single image in a list")
+        batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be at least 1")
         for start in range(0, len(images), batch_size):
@@ -253,11 +259,11 @@ class SAMEncoder(torch.nn.Module):
             with torch.no_grad():
                 yield self(torch.stack([x for x, _ in prepared])), [hw for _, hw in prepared]
 
-    def embed(self, images: Sequence, batch_size: int = 8) -> torch.Tensor:
+    def embed(self, images: Sequence, batch_size: int | None = None) -> torch.Tensor:
         """List of HxW / HxWx3 / HxWx4 uint8 arrays or PIL images -> (B, 256, S/16, S/16) float32 on the encoder's device."""
         return torch.cat([emb for emb, _ in self._batches(images, batch_size)])
 
-    def regions(self, images: Sequence, grid: int = 16, batch_size: int = 8) -> torch.Tensor:
+    def regions(self, images: Sequence, grid: int = 16, batch_size: int | None = None) -> torch.Tensor:
         """Region descriptors R: each embedding cropped to its unpadded area, then pooled to (B, 256, grid, grid)."""
         return torch.cat([self.pool_regions(emb, sizes, grid) for emb, sizes in self._batches(images, batch_size)])
 

@@ -31,7 +31,7 @@ def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None 
     if checkpoint is None and DEFAULT_CHECKPOINT.is_file():
         checkpoint = DEFAULT_CHECKPOINT
     if checkpoint is None:
-        return SAMEncoder.untrained("tiny", seed=0, device=device)
+        return SAMEncoder.untrained("tiny", seed=0, sam_input=sam_input, device=device)
     return SAMEncoder.from_checkpoint(checkpoint, sam_input=sam_input, device=device)
 
 
@@ -41,7 +41,7 @@ def weights_label(encoder: SAMEncoder) -> str:
 
 
 def extract_splits(splits: dict[str, Split], encoder: SAMEncoder, *, name: str, cache_dir: str | Path = "cache",
-                   grid: int = 16, batch_size: int = 8, progress: bool = True) -> dict[str, np.ndarray]:
+                   grid: int = 16, batch_size: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
     """Region descriptors of every split, from the cache (cache_dir/NAME-SPLIT-...npy) or computed into it."""
     weights_id = hashlib.sha1(encoder.weights.encode()).hexdigest()[:8]
     return {split: extract(data.images, encoder, Path(cache_dir) / f"{name}-{split}-{encoder.model_type}-{encoder.sam_input}-g{grid}-{weights_id}.npy",

@@ -19,8 +19,10 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
 
     AdamW with a cosine schedule over all steps, cross-entropy (class_weights: None, "balanced"
     or one weight per class). Model selection: validation AUC, ties broken by balanced accuracy;
-    the best weights are restored at the end. Returns one dict per epoch. With the same seed on
-    the CPU, two runs give the same history (bar the "seconds" column).
+    the best weights are restored at the end. Returns one dict per epoch (losses, val metrics,
+    lr, seconds; "best" is True where the epoch became the best so far, and the last such epoch
+    is the one restored). With the same seed on the CPU, two runs give the same history (bar
+    the "seconds" column).
     """
     torch.manual_seed(seed)  # shuffling and flips
     model.to(device)

@@ -20,7 +20,7 @@ def attention_heatmap(attention: torch.Tensor, size: tuple[int, int]) -> np.ndar
 
 
 def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str, path: str | Path | None = None):
-    """One row per image: the image, then each gated stage's mean attention overlaid on it."""
+    """One row per image: the image, then each gated stage's mean attention overlaid on it (colours scaled per map)."""
     n, stages = len(images), len(maps)
     fig, axes = plt.subplots(n, stages + 1, figsize=(2.2 * (stages + 1), 2.2 * n), squeeze=False)
     for i, image in enumerate(images):
@@ -30,7 +30,7 @@ def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str
             axes[i, k].imshow(rgb)
             axes[i, k].imshow(attention_heatmap(stage_maps[i], rgb.shape[:2]), cmap="jet", alpha=0.45)
             if i == 0:
-                axes[i, k].set_title(f"stage {k} attention", fontsize=9)
+                axes[i, k].set_title(f"stage {k} (channel mean)", fontsize=9)
     for ax in axes.flat:
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
