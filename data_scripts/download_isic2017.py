@@ -13,7 +13,7 @@ from pathlib import Path
 
 from _cli import run
 from PIL import Image
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from slca_min.download import fetch
 

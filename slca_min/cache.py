@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .data import ImageFiles
 from .encoder import SAMEncoder

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def md5sum(path: Path) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: int = 10, lr: float = 1e-3,

@@ -1,6 +1,7 @@
 """Figures: attention overlays, embedding pictures, result plots (matplotlib, no display needed)."""
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -13,10 +14,14 @@ import torch.nn.functional as F
 from .encoder import to_rgb
 
 
+def upsample_attention(attention: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(C, g, g) attention -> (C, H, W), resized bilinearly as the classifier does."""
+    return F.interpolate(attention[None].float(), size=tuple(size), mode="bilinear", align_corners=False)[0]
+
+
 def attention_heatmap(attention: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """(C, g, g) attention -> (H, W) mean over channels, resized bilinearly as the classifier does."""
-    mean = attention.float().mean(0)[None, None]  # (1, 1, g, g)
-    return F.interpolate(mean, size=size, mode="bilinear", align_corners=False)[0, 0].cpu().numpy()
+    """(C, g, g) attention -> (H, W) mean over channels."""
+    return upsample_attention(attention, size).mean(0).cpu().numpy()
 
 
 def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str, path: str | Path | None = None):
@@ -33,7 +38,7 @@ def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str
                 axes[i, k].set_title(f"stage {k} (channel mean)", fontsize=9)
     for ax in axes.flat:
         ax.axis("off")
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(textwrap.fill(title, 90), fontsize=10)
     return _finish(fig, path)
 
 
@@ -58,7 +63,7 @@ def plot_metrics(rows: Sequence[dict], *, title: str, path: str | Path | None = 
     ax.set_ylim(0, 1)
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 70), fontsize=9)
     return _finish(fig, path)
 
 
@@ -76,7 +81,7 @@ def plot_lowdata(rows: Sequence[dict], *, metric: str = "auc", title: str, path:
     ax.set_xlabel("fraction of the training split")
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(textwrap.fill(title, 70), fontsize=9)
     return _finish(fig, path)
 
 
@@ -89,14 +94,19 @@ def _finish(fig, path):
     return fig
 
 
-def attention_on_mask(maps: torch.Tensor, masks: np.ndarray) -> np.ndarray:
-    """Mean attention inside each mask divided by mean attention outside it, per image.
+def attention_on_mask(maps: torch.Tensor, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How one stage's attention treats a masked area (e.g. the lesion) against the rest, per image.
 
-    maps: (B, C, g, g) attention of one stage; masks: (B, H, W) bool (e.g. the lesion).
-    1.0 means the attention does not tell the lesion from the background.
+    maps: (B, C, g, g) attention; masks: (B, H, W) bool. Returns two arrays of B values:
+    ratio, mean attention inside the mask / mean outside (1.0: as much attention on the lesion
+    as elsewhere); contrast, for each channel |mean inside - mean outside| in units of the
+    standard deviation outside, averaged over channels (0: the lesion is gated like the
+    background; a channel that favours the lesion and one that avoids it both count).
     """
-    ratios = []
+    ratios, contrasts = [], []
     for attention, mask in zip(maps, masks):
-        heat = attention_heatmap(attention, mask.shape)
-        ratios.append(heat[mask].mean() / heat[~mask].mean())
-    return np.array(ratios)
+        A = upsample_attention(attention, mask.shape)  # (C, H, W)
+        inside, outside = A[:, torch.from_numpy(mask)], A[:, torch.from_numpy(~mask)]  # (C, n_in), (C, n_out)
+        ratios.append((inside.mean() / outside.mean()).item())
+        contrasts.append(((inside.mean(1) - outside.mean(1)).abs() / (outside.std(1) + 1e-8)).mean().item())
+    return np.array(ratios), np.array(contrasts)
