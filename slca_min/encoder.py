@@ -251,6 +251,8 @@ class SAMEncoder(torch.nn.Module):
     def _batches(self, images: Sequence, batch_size: int | None):
         if isinstance(images, (Image.Image, str, Path)):
             raise ValueError("images: expected a list of images; wrap a single image in a list")
+        if len(images) == 0:
+            raise ValueError("images: the list is empty")
         batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size={batch_size}: must be at least 1")

@@ -44,8 +44,9 @@ def extract_splits(splits: dict[str, Split], encoder: SAMEncoder, *, name: str, 
                    grid: int = 16, batch_size: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
     """Region descriptors of every split, from the cache (cache_dir/NAME-SPLIT-...npy) or computed into it."""
     weights_id = hashlib.sha1(encoder.weights.encode()).hexdigest()[:8]
-    return {split: extract(data.images, encoder, Path(cache_dir) / f"{name}-{split}-{encoder.model_type}-{encoder.sam_input}-g{grid}-{weights_id}.npy",
-                           grid=grid, batch_size=batch_size, progress=progress)
+    produced_by = f"{encoder.model_type}-{encoder.sam_input}-g{grid}-{weights_id}"
+    return {split: extract(data.images, encoder, Path(cache_dir) / f"{name}-{split}-{produced_by}.npy", grid=grid,
+                           batch_size=batch_size, progress=progress)
             for split, data in splits.items()}
 
 

@@ -42,7 +42,7 @@ def test_pil_images_and_arrays_agree(tiny, rng):
     torch.testing.assert_close(tiny.embed([Image.fromarray(image)]), tiny.embed([image]))
 
 
-@pytest.mark.skipif(os.environ.get("SLCA_SLOW") != "1", reason="vit_b at 1024 px: set SLCA_SLOW=1 (about a minute)")
+@pytest.mark.skipif(os.environ.get("SLCA_SLOW") != "1", reason="vit_b at 1024 px: set SLCA_SLOW=1 (about 20 s)")
 def test_vit_b_embed_equals_sam_predictor(rng):
     image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
     encoder = SAMEncoder.untrained("vit_b", seed=0)
