@@ -133,10 +133,11 @@ def demo(args) -> None:
     plot_metrics(rows, title=f"phantoms test set, encoder: {label}", path=out / "metrics.png")
     test = splits["test"]
     dataset = RegionDataset(test.images, test.labels, regions["test"], image_size=args.image_size)
-    items = [dataset[i] for i in range(4)]
-    x, R = torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items])  # (4, 3, S, S), (4, 256, g, g)
-    _, maps = models["slca"].eval()(x.to(args.device), R.to(args.device), return_attention=True)
-    plot_attention(list(test.images[:4]), [m.detach().cpu() for m in maps], title=f"SLCA attention, encoder: {label}",
+    items = [dataset[i] for i in range(min(4, len(dataset)))]
+    x, R = torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items])  # (n, 3, S, S), (n, 256, g, g)
+    with torch.no_grad():
+        _, maps = models["slca"].eval()(x.to(args.device), R.to(args.device), return_attention=True)
+    plot_attention(list(test.images[:len(items)]), [m.cpu() for m in maps], title=f"SLCA attention, encoder: {label}",
                    path=out / "attention.png")
     print(f"wrote {out}/results.csv, results.json, metrics.png, attention.png")
 
@@ -162,7 +163,7 @@ def train_command(args) -> None:
                 "config": asdict(fit_config(args)), "weights": encoder.weights if args.slca else None,
                 "sam_input": encoder.sam_input}, tmp)
     os.replace(tmp, out / "model.pt")
-    write_csv(out / "history.csv", history)
+    write_csv(out / "history.csv", [{**h, "weights": label} for h in history])
     write_csv(out / "results.csv", [row])
     write_json(out / "results.json", {**row, "data": args.data, "config": asdict(fit_config(args)), "history": history})
     print(f"wrote {out}/model.pt, history.csv, results.csv, results.json")

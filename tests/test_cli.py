@@ -34,6 +34,7 @@ def test_train_then_evaluate(workdir, capsys):
     assert main(["train", "--data", data, "--fraction", "0.5", "--out", "runs/t", *SMALL]) == 0
     assert main(["evaluate", "--data", data, "--model", "runs/t/model.pt", "--quiet"]) == 0
     trained = list(csv.DictReader(open(workdir / "runs/t/results.csv")))[0]
+    assert all("UNTRAINED" in h["weights"] for h in csv.DictReader(open(workdir / "runs/t/history.csv")))
     evaluated = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert evaluated[0] == "slca" and float(evaluated[3]) == pytest.approx(float(trained["auc"]), abs=1e-3)
     assert main(["train", "--data", data, "--no-slca", "--out", "runs/b", *SMALL]) == 0
