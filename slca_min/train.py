@@ -26,7 +26,8 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     """
     torch.manual_seed(seed)  # shuffling and flips
     model.to(device)
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed),
+                        drop_last=len(train_set) % batch_size == 1 and len(train_set) > 1)  # BatchNorm needs 2+ per batch
     if len(loader) == 0:
         raise ValueError("train_set is empty")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
@@ -59,10 +60,10 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
                         **{f"val_{k}": v for k, v in val.items()}, "lr": scheduler.get_last_lr()[0],
                         "seconds": time.perf_counter() - start})
         score = (-math.inf if math.isnan(val["auc"]) else val["auc"], val["balanced_acc"])
-        if best_score is None or score > best_score:
+        history[-1]["best"] = best_score is None or score > best_score
+        if history[-1]["best"]:
             best_score = score
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        history[-1]["best"] = best_score == score
     bar.close()
     model.load_state_dict(best_state)
     return history

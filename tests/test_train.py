@@ -73,3 +73,10 @@ def test_balanced_class_weights(phantom_sets):
     assert np.isfinite(history[0]["train_loss"])
     with pytest.raises(ValueError, match="3 entries"):
         train(model, train_set, val_set, epochs=1, class_weights=[1, 1, 1], progress=False)
+
+
+def test_a_last_batch_of_one_is_dropped_not_fatal(phantom_sets):
+    train_set, val_set = phantom_sets
+    small = RegionDataset(train_set.images[:17], train_set.labels[:17], train_set.regions[:17], image_size=32)
+    history = train(SLCAClassifier(num_classes=2, grid=8), small, val_set, epochs=1, batch_size=16, progress=False)
+    assert history[0]["best"] and np.isfinite(history[0]["train_loss"])
