@@ -7,7 +7,6 @@ side is at most --max-side. Rerunning resumes downloads and skips images already
 """
 import argparse
 import csv
-import os
 import zipfile
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from _cli import run
 from PIL import Image
 from tqdm import tqdm
 
+from slca_min.data import atomic_write
 from slca_min.download import fetch
 
 SPLITS = {"train": ("ISIC-2017_Training_Data.zip", "ISIC-2017_Training_Part3_GroundTruth.csv"),
@@ -56,16 +56,12 @@ def main() -> None:
                     continue
                 if image_id not in members:
                     raise ValueError(f"{zip_path}: no image {image_id}.jpg, listed in {table}; delete the zip and run again")
-                with z.open(members[image_id]) as f, Image.open(f) as image:
+                with z.open(members[image_id]) as f, Image.open(f) as image, atomic_write(target) as tmp:
                     image = image.convert("RGB")
                     image.thumbnail((args.max_side, args.max_side), Image.LANCZOS)  # keeps the aspect ratio
-                    tmp = target.with_suffix(".tmp.jpg")
-                    image.save(tmp, quality=95)
-                os.replace(tmp, target)
-        tmp = out / "labels.csv.tmp"
-        with open(tmp, "w", newline="") as f:
+                    image.save(tmp, format="JPEG", quality=95)
+        with atomic_write(out / "labels.csv") as tmp, open(tmp, "w", newline="") as f:
             csv.writer(f).writerows([("image_id", "label"), *labels])
-        os.replace(tmp, out / "labels.csv")
         print(f"{out}: {len(labels)} images, labels.csv written")
 
 

@@ -6,7 +6,6 @@ command uses the untrained tiny encoder and says so wherever it reports a number
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -15,11 +14,13 @@ import torch
 
 from .cache import write_json
 from .classifier import BACKBONES, SLCAClassifier
-from .data import RegionDataset, load_data, save_phantoms
-from .experiments import (METRICS, FitConfig, extract_splits, fit, load_encoder, lowdata, summarize, weights_label,
+from .data import RegionDataset, atomic_write, load_data, save_phantoms
+from .experiments import (FitConfig, extract_splits, fit, load_encoder, lowdata, summarize, weights_label,
                           write_csv)
-from .train import evaluate
+from .train import METRICS, evaluate
 from .viz import plot_attention, plot_lowdata, plot_metrics
+
+BASELINE_WEIGHTS = "not used (baseline)"  # the weights column of a run that needs no encoder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,17 +153,15 @@ def train_command(args) -> None:
     splits, encoder, regions = prepare(args, need_regions=args.slca)
     name = "slca" if args.slca else "baseline"
     out = Path(args.out or f"runs/train-{name}")
-    label = weights_label(encoder) if args.slca else "not used (baseline)"
+    label = weights_label(encoder) if args.slca else BASELINE_WEIGHTS
     model, history, metrics = fit(splits, regions, slca=args.slca, config=fit_config(args), fraction=args.fraction,
                                   seed=args.seed, progress=not args.quiet)
     row = {"model": name, **metrics, "fraction": args.fraction, "seed": args.seed, "weights": label}
     print_table([row])
-    tmp = out / "model.pt.tmp"
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "num_classes": model.num_classes, "slca": args.slca,
-                "config": asdict(fit_config(args)), "weights": encoder.weights if args.slca else None,
-                "sam_input": encoder.sam_input}, tmp)
-    os.replace(tmp, out / "model.pt")
+    with atomic_write(out / "model.pt") as tmp:
+        torch.save({"state_dict": model.state_dict(), "num_classes": model.num_classes, "slca": args.slca,
+                    "config": asdict(fit_config(args)), "weights": encoder.weights if args.slca else None,
+                    "sam_input": encoder.sam_input}, tmp)
     write_csv(out / "history.csv", [{**h, "weights": label} for h in history])
     write_csv(out / "results.csv", [row])
     write_json(out / "results.json", {**row, "data": args.data, "config": asdict(fit_config(args)), "history": history})
@@ -188,7 +187,7 @@ def evaluate_command(args) -> None:
     dataset = RegionDataset(data.images, data.labels, regions[args.split] if regions else None, image_size=config.image_size)
     metrics = evaluate(model, dataset, batch_size=config.batch_size, device=args.device)
     print_table([{"model": "slca" if saved["slca"] else "baseline", **metrics,
-                  "weights": weights_label(encoder) if saved["slca"] else "not used (baseline)"}])
+                  "weights": weights_label(encoder) if saved["slca"] else BASELINE_WEIGHTS}])
 
 
 def lowdata_command(args) -> None:

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from .data import ImageFiles
+from .data import ImageFiles, atomic_write
 from .encoder import SAMEncoder
 
 FORMAT_VERSION = 1
@@ -93,9 +93,6 @@ def _read_json(path: Path) -> dict:
 
 
 def write_json(path: str | Path, content) -> None:
-    """Write atomically (temp file, then rename): readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content, indent=1, default=str))
-    os.replace(tmp, path)
+    """Write JSON atomically (see atomic_write)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(content, indent=1, default=str))

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +25,23 @@ SPLITS = ("train", "val", "test")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ISIC_CLASSES = ("nevus", "melanoma", "seborrheic keratosis")
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; it becomes `path` only when the block finishes.
+
+    Readers see the old file or the complete new one, never half of one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
 
 
 @dataclass
@@ -219,9 +238,6 @@ def save_phantoms(path: str | Path, *, n: int = 600, size: int = 64, seed: int =
     arrays = {}
     for name, idx in parts.items():
         arrays.update({f"{name}_images": images[idx], f"{name}_labels": labels[idx, None], f"{name}_masks": masks[idx]})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
-    return path
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+        np.savez_compressed(f, **arrays)
+    return Path(path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import itertools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -17,12 +16,11 @@ import torch
 
 from .cache import extract
 from .classifier import SLCAClassifier
-from .data import RegionDataset, Split, num_classes, stratified_fraction
+from .data import RegionDataset, Split, atomic_write, num_classes, stratified_fraction
 from .encoder import SAMEncoder
-from .train import evaluate, train
+from .train import METRICS, evaluate, train
 
 DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
-METRICS = ("acc", "balanced_acc", "auc", "f1_macro")
 
 
 def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None = None,
@@ -98,7 +96,7 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     rows = [r for r in read_csv(results_path) if all(str(r.get(k)) == str(v) for k, v in setting.items())]
     for r in rows:  # the CSV holds text
         r.update(fraction=float(r["fraction"]), seed=int(r["seed"]), **{m: float(r[m]) for m in METRICS})
-    done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in rows}
+    done = {(r["model"], r["fraction"], r["seed"]) for r in rows}
     for fraction, seed, model_name in itertools.product(fractions, seeds, ("baseline", "slca")):
         if (model_name, float(fraction), int(seed)) in done:
             continue
@@ -136,14 +134,10 @@ def read_csv(path: str | Path | None) -> list[dict]:
 
 
 def write_csv(path: str | Path, rows: Sequence[dict]) -> None:
-    """Write atomically (temp file, then rename): a killed run never leaves half a table."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    """Write a CSV atomically (see atomic_write): a killed run never leaves half a table."""
+    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 

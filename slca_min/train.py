@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+METRICS = ("acc", "balanced_acc", "auc", "f1_macro")  # what evaluate() returns
+
 
 def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: int = 10, lr: float = 1e-3,
           batch_size: int = 32, seed: int = 0, device: str | torch.device = "cpu", weight_decay: float = 1e-4,

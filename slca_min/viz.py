@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .encoder import to_rgb
+from .train import METRICS
 
 
 def upsample_attention(attention: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -53,7 +54,7 @@ def pca_rgb(embedding: torch.Tensor) -> np.ndarray:
 
 
 def plot_metrics(rows: Sequence[dict], *, title: str, path: str | Path | None = None,
-                 metrics: Sequence[str] = ("acc", "balanced_acc", "auc", "f1_macro")):
+                 metrics: Sequence[str] = METRICS):
     """Bar chart: one group per metric, one bar per row's "model"."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     width = 0.8 / len(rows)

@@ -142,3 +142,18 @@ def test_cache_survives_kill_9(tiny, tmp_path):
     assert sum(seen) == 600 - done
     expected = tiny.regions(list(images), grid=4, batch_size=50).numpy().astype(np.float16)
     np.testing.assert_allclose(result.astype(np.float32), expected.astype(np.float32), atol=2e-3, rtol=1e-3)
+
+
+def test_atomic_write_leaves_old_file_or_new_never_half(tmp_path):
+    from slca_min.data import atomic_write
+
+    target = tmp_path / "results.csv"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed mid-way")
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
+    with atomic_write(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
