@@ -2,47 +2,74 @@
 
 `extract` writes `NAME.npy` (N, 256, g, g) float16 and a sidecar `NAME.json` describing what
 produced it (encoder weights, SAM input size, grid, a fingerprint of the images, a format
-version). Work in progress lives in `NAME.partial.npy` / `NAME.partial.json`, flushed after every
-batch; the final names appear only when every image is done, so a killed run resumes where it
-stopped and never leaves a cache that looks complete but is not.
+version) and a sha256 of the stored data. A cache is reused only when the description matches
+and the data still has that checksum; anything else (other settings, overwritten bytes, a
+truncated or empty file) is recomputed with a one-line notice. Work in progress lives in
+`NAME.partial.npy` / `NAME.partial.json`, flushed after every batch; the final names appear
+only when every image is done, so a killed run resumes where it stopped. While one process
+writes an entry, others wait for it (`NAME.lock`) and then reuse it.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from .data import ImageFiles, atomic_write
+from .data import fingerprint
 from .encoder import SAMEncoder
+from .files import locked, read_json, write_error, write_json
 
-FORMAT_VERSION = 1
-
-
-def fingerprint(images: Sequence) -> str:
-    """sha256 of the images (the raw bytes of each file for ImageFiles), 16 hex digits."""
-    digest = hashlib.sha256()
-    for i in range(len(images)):
-        if isinstance(images, ImageFiles):
-            digest.update(images.paths[i].name.encode() + images.paths[i].read_bytes())
-        else:
-            image = np.ascontiguousarray(images[i])
-            digest.update(f"{image.shape}{image.dtype}".encode() + image.tobytes())
-    return digest.hexdigest()[:16]
+FORMAT_VERSION = 2  # 2: the sidecar carries a sha256 of the data
 
 
 def describe(images: Sequence, encoder: SAMEncoder, grid: int) -> dict:
     """What a cache holds: if any field differs, the cache is recomputed, never reused."""
     return {"format": FORMAT_VERSION, "weights": encoder.weights, "model_type": encoder.model_type,
-            "sam_input": encoder.sam_input, "grid": grid, "count": len(images), "images": fingerprint(images)}
+            "sam_input": encoder.sam_input, "precision": encoder.precision, "grid": grid, "count": len(images),
+            "images": fingerprint(images)}
+
+
+def checksum(path: Path) -> str:
+    """sha256 of the array data in an .npy file (about 2 GB/s: a small cost next to reading it)."""
+    array = np.load(path, mmap_mode="r")
+    with open(path, "rb") as f:
+        f.seek(array.offset)
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load_if_valid(path: Path, want: dict) -> np.ndarray | None:
+    """The cached array when the sidecar describes `want` and the data matches its checksum, else None (with a notice)."""
+    sidecar = read_json(path.with_suffix(".json"))
+    if not path.is_file() and not sidecar:
+        return None
+    recorded = sidecar.pop("sha256", None)
+    if sidecar != {**want, "complete": True}:
+        changed = sorted(k for k in {**want, **sidecar} if sidecar.get(k) != want.get(k) and k != "complete")
+        _notice(f"cache {path.name}: made with other settings ({', '.join(changed) or 'incomplete'}); recomputing")
+        return None
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+        ok = array.dtype == np.float16 and array.shape[0] == want["count"] and checksum(path) == recorded
+    except Exception as e:  # truncated, empty, not an array: all mean "recompute"
+        _notice(f"cache {path.name}: unreadable ({type(e).__name__}: {e}); recomputing")
+        return None
+    if not ok:
+        _notice(f"cache {path.name}: its data does not match the checksum in {path.with_suffix('.json').name} "
+                "(modified or damaged); recomputing")
+        return None
+    return array
 
 
 def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: int = 16, batch_size: int | None = None,
-            progress: bool = True) -> np.ndarray:
+            progress: bool = True, desc: str | None = None) -> np.ndarray:
     """Region descriptors of `images`, (N, 256, grid, grid) float16, from the cache at `path` or computed into it.
 
     Streams: only one batch of embeddings is in memory at a time, and each batch is on disk
@@ -50,16 +77,32 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
     """
     if len(images) == 0:
         raise ValueError("extract: no images to extract regions from")
+    if grid < 1:
+        raise ValueError(f"grid={grid}: must be at least 1 (16 is the default)")
     path = Path(path).with_suffix(".npy")
+    want = describe(images, encoder, grid)
+    cached = _load_if_valid(path, want)
+    if cached is not None:
+        if progress:
+            print(f"{desc or 'regions'}: reusing cache {path}")
+        return cached
+    with locked(path, on_wait=lambda: _notice(f"cache {path.name}: another process is writing it; waiting")):
+        cached = _load_if_valid(path, want)  # the other process may have just finished it
+        if cached is not None:
+            return cached
+        try:
+            _compute(images, encoder, path, want, grid=grid, batch_size=batch_size, progress=progress, desc=desc)
+        except OSError as e:
+            raise write_error(path, e) from None
+    return np.load(path, mmap_mode="r")
+
+
+def _compute(images, encoder, path: Path, want: dict, *, grid, batch_size, progress, desc) -> None:
     sidecar, partial = path.with_suffix(".json"), path.with_suffix(".partial.npy")
     partial_sidecar = partial.with_suffix(".json")
-    want = describe(images, encoder, grid)
-    if path.is_file() and _read_json(sidecar) == {**want, "complete": True}:
-        return np.load(path, mmap_mode="r")
-
     path.parent.mkdir(parents=True, exist_ok=True)
     sidecar.unlink(missing_ok=True)  # whatever was at `path` is no longer described as complete
-    state = _read_json(partial_sidecar)
+    state = read_json(partial_sidecar)
     done = state.pop("done", 0) if partial.is_file() else 0
     if not (done and state == want):
         done = 0
@@ -68,8 +111,8 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
     batch_size = encoder.default_batch_size if batch_size is None else batch_size
     offset = np.load(partial, mmap_mode="r").offset  # bytes before the data: the .npy header
     # Plain file writes, not a memmap: written pages stay in the page cache, not in this process's memory.
-    with open(partial, "r+b") as f, tqdm(total=len(images), initial=done, desc=f"SAM regions ({encoder.weights})",
-                                         unit="img", disable=not progress) as bar:
+    with open(partial, "r+b") as f, tqdm(total=len(images), initial=done, unit="img", disable=not progress,
+                                         desc=f"{desc or 'SAM regions'} -> {path.name}") as bar:
         for start in range(done, len(images), batch_size):
             end = min(start + batch_size, len(images))
             block = encoder.regions([images[i] for i in range(start, end)], grid=grid, batch_size=batch_size)
@@ -80,19 +123,9 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
             write_json(partial_sidecar, {**want, "done": end})  # only after the data is on disk
             bar.update(end - start)
     os.replace(partial, path)
-    write_json(sidecar, {**want, "complete": True})
+    write_json(sidecar, {**want, "complete": True, "sha256": checksum(path)})
     partial_sidecar.unlink()
-    return np.load(path, mmap_mode="r")
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def write_json(path: str | Path, content) -> None:
-    """Write JSON atomically (see atomic_write)."""
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(content, indent=1, default=str))
+def _notice(message: str) -> None:
+    print(message, file=sys.stderr)

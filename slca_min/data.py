@@ -6,55 +6,46 @@ array or a lazy list of files, indexable, uint8 HxW or HxWx3) and labels (N,) in
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
-import os
-from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch.utils.data import Dataset
 
 from .encoder import to_rgb
+from .files import atomic_write
+from .images import read_image
 
 SPLITS = ("train", "val", "test")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ISIC_CLASSES = ("nevus", "melanoma", "seborrheic keratosis")
-
-
-@contextmanager
-def atomic_write(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; it becomes `path` only when the block finishes.
-
-    Readers see the old file or the complete new one, never half of one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
+PHANTOM_CLASSES = ("smooth margin", "irregular margin")
 
 
 @dataclass
 class Split:
     images: Sequence  # np.ndarray (N, H, W[, 3]) uint8, or ImageFiles
     labels: np.ndarray  # (N,) int64
+    class_names: tuple[str, ...] = ()  # name of class 0, 1, ... (the same in every split of a data set)
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of the images and labels, 16 hex digits: which data a result came from."""
+        return hashlib.sha256(fingerprint(self.images).encode() + self.labels.tobytes()).hexdigest()[:16]
+
     def subset(self, indices: np.ndarray) -> Split:
         images = self.images[indices] if isinstance(self.images, np.ndarray) else ImageFiles([self.images.paths[i] for i in indices])
-        return Split(images, self.labels[indices])
+        return Split(images, self.labels[indices], self.class_names)
 
 
 class ImageFiles:
@@ -67,8 +58,19 @@ class ImageFiles:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> np.ndarray:
-        with Image.open(self.paths[i]) as image:
-            return np.asarray(image.convert("RGB"))
+        return read_image(self.paths[i])
+
+
+def fingerprint(images: Sequence) -> str:
+    """sha256 of the images (the raw bytes of each file for ImageFiles), 16 hex digits."""
+    digest = hashlib.sha256()
+    for i in range(len(images)):
+        if isinstance(images, ImageFiles):
+            digest.update(images.paths[i].name.encode() + images.paths[i].read_bytes())
+        else:
+            image = np.ascontiguousarray(images[i])
+            digest.update(f"{image.shape}{image.dtype}".encode() + image.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def load_data(path: str | Path) -> dict[str, Split]:
@@ -105,9 +107,11 @@ def load_medmnist(path: str | Path) -> dict[str, Split]:
             raise ValueError(f"{path}: {split}_labels is {labels.dtype} {labels.shape}; expected integers of shape ({len(images)}, 1)")
         if len(images) == 0:
             raise ValueError(f"{path}: the {split} split is empty")
+        if min(images.shape[1:3]) == 0:
+            raise ValueError(f"{path}: {split}_images has shape {images.shape}; images must be at least 1x1 pixel")
         splits[split] = Split(images, labels.reshape(-1).astype(np.int64))
-    _check_labels(splits, path)
-    return splits
+    names = tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays else ()
+    return _finish(splits, path, names)
 
 
 def load_isic(folder: str | Path) -> dict[str, Split]:
@@ -118,34 +122,67 @@ def load_isic(folder: str | Path) -> dict[str, Split]:
         table = folder / split / "labels.csv"
         if not table.is_file():
             raise FileNotFoundError(f"{table}: missing; write the folder with data_scripts/download_isic2017.py")
-        with open(table, newline="") as f:
-            rows = list(csv.DictReader(f))
-        if not rows or not {"image_id", "label"} <= rows[0].keys():
-            raise ValueError(f"{table}: expected columns image_id,label and at least one row")
+        rows = read_table(table, ("image_id", "label"))
         paths = [folder / split / f"{row['image_id']}.jpg" for row in rows]
         missing = [p for p in paths if not p.is_file()]
         if missing:
             raise FileNotFoundError(f"{missing[0]}: listed in {table} but missing ({len(missing)} missing in all)")
-        try:
-            labels = np.array([int(row["label"]) for row in rows], dtype=np.int64)
-        except ValueError:
-            raise ValueError(f"{table}: labels must be integers 0..{len(ISIC_CLASSES) - 1}") from None
+        labels = []
+        for line, row in enumerate(rows, start=2):
+            if row["label"] not in {str(c) for c in range(len(ISIC_CLASSES))}:
+                raise ValueError(f"{table}, line {line}: label {row['label']!r}; ISIC labels are 0..{len(ISIC_CLASSES) - 1} "
+                                 f"({', '.join(ISIC_CLASSES)})")
+            labels.append(int(row["label"]))
+        labels = np.array(labels, dtype=np.int64)
         splits[split] = Split(ImageFiles(paths), labels)
-    _check_labels(splits, folder)
-    return splits
+    return _finish(splits, folder, ISIC_CLASSES)
+
+
+def read_table(path: Path, columns: Sequence[str]) -> list[dict]:
+    """Rows of a UTF-8 CSV (a byte-order mark is fine) that has `columns`; every row must fill them."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); "
+                         "save it as UTF-8") from None
+    if not rows or not set(columns) <= rows[0].keys():
+        raise ValueError(f"{path}: expected columns {','.join(columns)} and at least one row")
+    for line, row in enumerate(rows, start=2):
+        if any(not row.get(c) for c in columns):
+            raise ValueError(f"{path}, line {line}: a value is missing (need {', '.join(columns)})")
+    return rows
 
 
 def num_classes(splits: dict[str, Split]) -> int:
-    return int(max(split.labels.max() for split in splits.values())) + 1
+    return int(splits["train"].labels.max()) + 1
+
+
+def _finish(splits: dict[str, Split], path: Path, class_names: Sequence[str] = ()) -> dict[str, Split]:
+    """Check the labels, then name the classes ("0", "1", ... when the data set has no names)."""
+    _check_labels(splits, path)
+    count = num_classes(splits)
+    if class_names and len(class_names) != count:
+        raise ValueError(f"{path}: {len(class_names)} class names for {count} classes")
+    names = tuple(class_names) or tuple(str(c) for c in range(count))
+    return {k: Split(v.images, v.labels, names) for k, v in splits.items()}
 
 
 def _check_labels(splits: dict[str, Split], path: Path) -> None:
+    """Labels are 0..C-1 and every class occurs in train: a class that never trains cannot be learned or scored."""
     for name, split in splits.items():
         if split.labels.min() < 0:
             raise ValueError(f"{path}: {name} labels include {split.labels.min()}; labels must be 0..C-1")
-    seen = set(splits["train"].labels.tolist())
+    counts = np.bincount(splits["train"].labels) if splits["train"].labels.max() < 10_000 else None
+    if counts is None or (counts == 0).any():
+        absent = "labels up to " + str(splits["train"].labels.max()) if counts is None else \
+            f"class {np.flatnonzero(counts == 0)[0]} of 0..{len(counts) - 1}"
+        raise ValueError(f"{path}: the train split has no example of {absent}; labels must be 0..C-1 with every "
+                         "class in train (renumber the labels)")
+    if len(counts) < 2:
+        raise ValueError(f"{path}: every train label is {splits['train'].labels[0]}; a classifier needs at least 2 classes")
     for name in ("val", "test"):
-        unseen = sorted(set(splits[name].labels.tolist()) - seen)
+        unseen = sorted(set(splits[name].labels.tolist()) - set(range(len(counts))))
         if unseen:
             raise ValueError(f"{path}: {name} has label {unseen[0]}, which never occurs in train; labels out of range")
 
@@ -229,7 +266,7 @@ def make_phantoms(n: int, *, size: int = 64, seed: int = 0) -> tuple[np.ndarray,
 
 def save_phantoms(path: str | Path, *, n: int = 600, size: int = 64, seed: int = 0,
                   split: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> Path:
-    """Phantoms in MedMNIST npz format ({split}_images, {split}_labels (N, 1)), plus {split}_masks."""
+    """Phantoms in MedMNIST npz format ({split}_images, {split}_labels (N, 1)), plus {split}_masks and class_names."""
     images, labels, masks = make_phantoms(n, size=size, seed=seed)
     ends = np.cumsum([math.floor(f * n) for f in split[:2]])
     parts = dict(zip(SPLITS, np.split(np.arange(n), ends)))
@@ -238,6 +275,7 @@ def save_phantoms(path: str | Path, *, n: int = 600, size: int = 64, seed: int =
     arrays = {}
     for name, idx in parts.items():
         arrays.update({f"{name}_images": images[idx], f"{name}_labels": labels[idx, None], f"{name}_masks": masks[idx]})
+    arrays["class_names"] = np.array(PHANTOM_CLASSES)
     with atomic_write(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
         np.savez_compressed(f, **arrays)
     return Path(path)

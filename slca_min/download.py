@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -29,8 +30,10 @@ def fetch(url: str, dest: str | Path, *, md5: str | None = None, check: Callable
           progress: bool = True) -> Path:
     """Download `url` to `dest` unless a good copy is there; raises ValueError on a failed check, OSError on network errors."""
     dest = Path(dest)
-    if dest.is_file() and (md5 is None or md5sum(dest) == md5):
-        return dest
+    if dest.is_file():
+        if md5 is None or md5sum(dest) == md5:
+            return dest
+        print(f"{dest}: MD5 does not match {md5} (damaged or another file); downloading again", file=sys.stderr)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.is_file() else 0

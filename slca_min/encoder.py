@@ -207,6 +207,11 @@ class SAMEncoder(torch.nn.Module):
         return not self.weights.startswith("untrained")
 
     @property
+    def precision(self) -> str:
+        """The arithmetic the encoder runs in: bf16 autocast on a GPU, fp32 on the CPU (part of the cache key)."""
+        return "bf16" if self.device.type == "cuda" else "fp32"
+
+    @property
     def device(self) -> torch.device:
         return self.pixel_mean.device
 

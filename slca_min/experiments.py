@@ -4,10 +4,9 @@ Kept apart from the core so that a notebook and `python -m slca_min` run the sam
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import itertools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -16,8 +15,10 @@ import torch
 
 from .cache import extract
 from .classifier import SLCAClassifier
-from .data import RegionDataset, Split, atomic_write, num_classes, stratified_fraction
+from .data import RegionDataset, Split, num_classes, stratified_fraction
 from .encoder import SAMEncoder
+from .files import read_csv, write_csv
+from .model_file import LIBRARY_VERSION
 from .train import METRICS, evaluate, train
 
 DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
@@ -42,9 +43,9 @@ def extract_splits(splits: dict[str, Split], encoder: SAMEncoder, *, name: str, 
                    grid: int = 16, batch_size: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
     """Region descriptors of every split, from the cache (cache_dir/NAME-SPLIT-...npy) or computed into it."""
     weights_id = hashlib.sha1(encoder.weights.encode()).hexdigest()[:8]
-    produced_by = f"{encoder.model_type}-{encoder.sam_input}-g{grid}-{weights_id}"
+    produced_by = f"{encoder.model_type}-{encoder.sam_input}-{encoder.precision}-g{grid}-{weights_id}"
     return {split: extract(data.images, encoder, Path(cache_dir) / f"{name}-{split}-{produced_by}.npy", grid=grid,
-                           batch_size=batch_size, progress=progress)
+                           batch_size=batch_size, progress=progress, desc=f"{split} regions")
             for split, data in splits.items()}
 
 
@@ -62,7 +63,7 @@ class FitConfig:
 
 
 def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, slca: bool, config: FitConfig,
-        fraction: float = 1.0, seed: int = 0, progress: bool = True):
+        fraction: float = 1.0, seed: int = 0, progress: bool = True, desc: str = "train"):
     """Train on a stratified `fraction` of the train split, select on val, report on test.
 
     Returns (model, history, test metrics).
@@ -79,36 +80,66 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, slca
                            pretrained_backbone=config.pretrained_backbone)
     history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=config.epochs, lr=config.lr,
                     batch_size=config.batch_size, seed=seed, device=config.device,
-                    class_weights=config.class_weights, progress=progress)
+                    class_weights=config.class_weights, progress=progress, desc=desc)
     return model, history, evaluate(model, dataset("test"), batch_size=config.batch_size, device=config.device)
 
 
-def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractions: Sequence[float],
-            seeds: Sequence[int], config: FitConfig, weights: str, data: str, results_path: str | Path | None = None,
-            progress: bool = True) -> list[dict]:
-    """Baseline and SLCA for every (fraction, seed): one row each with the test metrics.
+def result_setting(config: FitConfig, splits: dict[str, Split], encoder: SAMEncoder) -> dict:
+    """Everything that can change a result row: the fit settings (all of FitConfig but the device), the data
+    (a fingerprint of images and labels), the encoder and the library version."""
+    fit_settings = {k: v for k, v in asdict(config).items() if k != "device"}
+    data_id = hashlib.sha256("".join(s.fingerprint for s in splits.values()).encode()).hexdigest()[:16]
+    return {**fit_settings, "data_id": data_id, "weights": weights_label(encoder), "model_type": encoder.model_type,
+            "sam_input": encoder.sam_input, "precision": encoder.precision, "library": LIBRARY_VERSION}
 
-    With `results_path`, the CSV is rewritten after every run and a rerun skips the rows that
-    are already there with the same weights, data and settings: interrupted grids resume.
+
+ENCODER_KEYS = ("weights", "model_type", "sam_input", "precision")
+BASELINE_WEIGHTS = "not used (baseline)"  # the weights column of a model that does not use SAM
+
+
+def model_setting(model_name: str, setting: dict) -> dict:
+    """The part of `setting` that can change `model_name`'s result: a baseline does not depend on the encoder."""
+    if model_name != "baseline":
+        return setting
+    return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": BASELINE_WEIGHTS}
+
+
+def same_setting(row: dict, setting: dict) -> bool:
+    """True when a (CSV) row was produced with exactly `setting` (values compared as CSV text)."""
+    return all(str(row.get(k, "")) == ("" if v is None else str(v)) for k, v in setting.items())
+
+
+def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractions: Sequence[float],
+            seeds: Sequence[int], config: FitConfig, setting: dict, data: str, results_path: str | Path | None = None,
+            progress: bool = True) -> list[dict]:
+    """Baseline and SLCA for every (fraction, seed) under `setting` (see result_setting): the rows of this setting.
+
+    With `results_path`, rows are only ever added to that CSV (rows of other settings stay as
+    they are), it is rewritten after every run, and a rerun skips the (model, fraction, seed)
+    already there with the same setting: interrupted grids resume, changed settings recompute.
     """
-    setting = {"weights": weights, "data": data, "backbone": config.backbone, "epochs": config.epochs,
-               "image_size": config.image_size, "lr": config.lr, "batch_size": config.batch_size}
-    rows = [r for r in read_csv(results_path) if all(str(r.get(k)) == str(v) for k, v in setting.items())]
-    for r in rows:  # the CSV holds text
-        r.update(fraction=float(r["fraction"]), seed=int(r["seed"]), **{m: float(r[m]) for m in METRICS})
-    done = {(r["model"], r["fraction"], r["seed"]) for r in rows}
-    for fraction, seed, model_name in itertools.product(fractions, seeds, ("baseline", "slca")):
-        if (model_name, float(fraction), int(seed)) in done:
-            continue
+    models = ("baseline", "slca")
+    all_rows = read_csv(results_path)
+    done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows
+            if r["model"] in models and same_setting(r, model_setting(r["model"], setting))}
+    runs = [run for run in itertools.product(fractions, seeds, models) if (run[2], float(run[0]), int(run[1])) not in done]
+    for i, (fraction, seed, model_name) in enumerate(runs, start=1):
+        desc = f"[{i}/{len(runs)}] {model_name}, fraction {fraction}, seed {seed}"
         _, history, metrics = fit(splits, regions, slca=model_name == "slca", config=config, fraction=fraction,
-                                  seed=seed, progress=progress)
+                                  seed=seed, progress=progress, desc=desc)
         best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored
-        rows.append({"model": model_name, "fraction": fraction, "seed": seed,
-                     "n_train": len(stratified_fraction(splits["train"].labels, fraction, seed)),
-                     **{k: metrics[k] for k in METRICS}, "best_epoch": best["epoch"], "val_auc": best["val_auc"], **setting})
+        all_rows.append({"model": model_name, "fraction": fraction, "seed": seed,
+                         "n_train": len(stratified_fraction(splits["train"].labels, fraction, seed)),
+                         **{k: metrics[k] for k in METRICS}, "best_epoch": best["epoch"], "val_auc": best["val_auc"],
+                         "data": data, **model_setting(model_name, setting)})
         if results_path:
-            write_csv(results_path, rows)
-    return rows
+            write_csv(results_path, all_rows)
+    rows = [r for r in (read_csv(results_path) if results_path else all_rows)
+            if r["model"] in models and same_setting(r, model_setting(r["model"], setting))]
+    for r in rows:  # CSV text -> numbers
+        r.update(fraction=float(r["fraction"]), seed=int(r["seed"]), **{m: float(r[m]) for m in METRICS})
+    wanted = {(float(f), int(s)) for f in fractions for s in seeds}
+    return [r for r in rows if (r["fraction"], r["seed"]) in wanted]
 
 
 def summarize(rows: Sequence[dict]) -> list[dict]:
@@ -124,20 +155,3 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
         row["weights"] = group[0]["weights"]
         summary.append(row)
     return summary
-
-
-def read_csv(path: str | Path | None) -> list[dict]:
-    if path is None or not Path(path).is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def write_csv(path: str | Path, rows: Sequence[dict]) -> None:
-    """Write a CSV atomically (see atomic_write): a killed run never leaves half a table."""
-    with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-

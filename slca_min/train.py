@@ -1,4 +1,4 @@
-"""The training loop, evaluation and metrics (as the MedMNIST evaluator computes them, in numpy)."""
+"""The training loop, evaluation and metrics (the MedMNIST evaluator's definitions, in numpy; see classification_metrics)."""
 from __future__ import annotations
 
 import math
@@ -16,7 +16,7 @@ METRICS = ("acc", "balanced_acc", "auc", "f1_macro")  # what evaluate() returns
 
 def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: int = 10, lr: float = 1e-3,
           batch_size: int = 32, seed: int = 0, device: str | torch.device = "cpu", weight_decay: float = 1e-4,
-          class_weights: str | Sequence[float] | None = None, progress: bool = True) -> list[dict]:
+          class_weights: str | Sequence[float] | None = None, progress: bool = True, desc: str = "train") -> list[dict]:
     """Train `model` on (image, regions, label) batches; keep the epoch with the best validation AUC.
 
     AdamW with a cosine schedule over all steps, cross-entropy (class_weights: None, "balanced"
@@ -24,8 +24,11 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     the best weights are restored at the end. Returns one dict per epoch (losses, val metrics,
     lr, seconds; "best" is True where the epoch became the best so far, and the last such epoch
     is the one restored). With the same seed on the CPU, two runs give the same history (bar
-    the "seconds" column).
+    the "seconds" column). With progress=True: a bar, one line per epoch, the restored epoch,
+    and a warning when the selected model is no better than chance on validation.
     """
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs={epochs}, batch_size={batch_size}: both must be at least 1")
     torch.manual_seed(seed)  # shuffling and flips
     model.to(device)
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed),
@@ -37,7 +40,7 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     weight = None if class_weights is None else _class_weights(class_weights, train_set, model.num_classes, device)
 
     history, best_score, best_state = [], None, None
-    bar = tqdm(total=epochs * len(loader), desc="train", unit="batch", disable=not progress)
+    bar = tqdm(total=epochs * len(loader), desc=desc, unit="batch", disable=not progress)
     for epoch in range(1, epochs + 1):
         start, total_loss, seen = time.perf_counter(), 0.0, 0
         model.train()
@@ -66,8 +69,18 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         if history[-1]["best"]:
             best_score = score
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if progress:
+            bar.write(f"  epoch {epoch:>3}/{epochs}  train loss {total_loss / seen:.3f}  val loss {val_loss:.3f}  "
+                      f"val AUC {val['auc']:.3f}  val bal. acc {val['balanced_acc']:.3f}"
+                      + ("  * best so far" if history[-1]["best"] else ""))
     bar.close()
     model.load_state_dict(best_state)
+    best = [h for h in history if h["best"]][-1]
+    if progress:
+        print(f"  restored epoch {best['epoch']} (val AUC {best['val_auc']:.3f}, val bal. acc {best['val_balanced_acc']:.3f})")
+        if not best["val_auc"] > 0.5:
+            print(f"  warning: the selected model is at or below chance on validation (AUC {best['val_auc']:.3f}); "
+                  "train longer, change lr, or use more data")
     return history
 
 
@@ -93,7 +106,12 @@ def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
 
 
 def classification_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """Metrics of class scores (N, C) against labels (N,).
+    """Metrics of class probabilities (N, C) against labels (N,).
+
+    The MedMNIST evaluator's definitions, with two differences: a class absent from y_true is
+    left out of the multi-class AUC and the balanced accuracy (the evaluator's sklearn call
+    fails on it), and AUC is computed on whatever scores are passed (pass softmax
+    probabilities, as `predict` does: raw logits give a different binary AUC).
 
     acc: accuracy of argmax. balanced_acc: mean recall over the classes present in y_true.
     auc: binary, ROC AUC of the last column; multi-class, mean one-vs-rest ROC AUC over the

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .encoder import to_rgb
+from .files import atomic_write
 from .train import METRICS
 
 
@@ -25,22 +26,28 @@ def attention_heatmap(attention: torch.Tensor, size: tuple[int, int]) -> np.ndar
     return upsample_attention(attention, size).mean(0).cpu().numpy()
 
 
-def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str, path: str | Path | None = None):
-    """One row per image: the image, then each gated stage's mean attention overlaid on it (colours scaled per map)."""
+def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str, path: str | Path | None = None,
+                   captions: Sequence[str] | None = None):
+    """One row per image: the image (with its caption, e.g. true and predicted class), then each gated stage's
+    attention, averaged over channels, overlaid on it. All maps share one colour scale, shown by the colour bar."""
     n, stages = len(images), len(maps)
-    fig, axes = plt.subplots(n, stages + 1, figsize=(2.2 * (stages + 1), 2.2 * n), squeeze=False)
+    heat = [[attention_heatmap(stage_maps[i], to_rgb(images[i], i).shape[:2]) for stage_maps in maps] for i in range(n)]
+    low, high = min(h.min() for row in heat for h in row), max(h.max() for row in heat for h in row)
+    fig, axes = plt.subplots(n, stages + 1, figsize=(2.2 * (stages + 1) + 0.6, 2.3 * n + 0.6), squeeze=False)
     for i, image in enumerate(images):
         rgb = to_rgb(image, i)
         axes[i, 0].imshow(rgb)
-        for k, stage_maps in enumerate(maps, start=1):
-            axes[i, k].imshow(rgb)
-            axes[i, k].imshow(attention_heatmap(stage_maps[i], rgb.shape[:2]), cmap="jet", alpha=0.45)
+        axes[i, 0].set_title("image" if captions is None else captions[i], fontsize=8)
+        for k in range(stages):
+            axes[i, k + 1].imshow(rgb)
+            shown = axes[i, k + 1].imshow(heat[i][k], cmap="jet", alpha=0.45, vmin=low, vmax=high)
             if i == 0:
-                axes[i, k].set_title(f"stage {k} (channel mean)", fontsize=9)
+                axes[i, k + 1].set_title(f"stage {k + 1} attention\n(mean over channels)", fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
+    fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.6, label="attention weight (0 blocks, 1 passes)")
     fig.suptitle(textwrap.fill(title, 90), fontsize=10)
-    return _finish(fig, path)
+    return _finish(fig, path, tight=False)
 
 
 def pca_rgb(embedding: torch.Tensor) -> np.ndarray:
@@ -62,14 +69,15 @@ def plot_metrics(rows: Sequence[dict], *, title: str, path: str | Path | None = 
         ax.bar(np.arange(len(metrics)) + j * width, [row[m] for m in metrics], width, label=row["model"])
     ax.set_xticks(np.arange(len(metrics)) + 0.4 - width / 2, metrics)
     ax.set_ylim(0, 1)
-    ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("score on the test split (1 = perfect)")
+    ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="0.5: chance AUC (binary)")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_title(textwrap.fill(title, 70), fontsize=9)
     return _finish(fig, path)
 
 
 def plot_lowdata(rows: Sequence[dict], *, metric: str = "auc", title: str, path: str | Path | None = None):
-    """Metric against training fraction (log axis), mean +- std over seeds, one line per model."""
+    """Metric against training fraction (log axis, plain-number ticks), mean +- std over seeds, one line per model."""
     groups = defaultdict(list)
     for row in rows:
         groups[row["model"], row["fraction"]].append(row[metric])
@@ -79,18 +87,25 @@ def plot_lowdata(rows: Sequence[dict], *, metric: str = "auc", title: str, path:
         values = [np.array(groups[model, f], dtype=float) for f in fractions]
         ax.errorbar(fractions, [v.mean() for v in values], yerr=[v.std() for v in values], marker="o", capsize=3, label=model)
     ax.set_xscale("log")
-    ax.set_xlabel("fraction of the training split")
-    ax.set_ylabel(metric)
+    ticks = sorted({f for _, f in groups})
+    ax.set_xticks(ticks, [f"{f:g}" for f in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel("fraction of the training split used (log scale)")
+    ax.set_ylabel(f"test {metric} (mean ± std over seeds)")
+    if metric == "auc":
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance")
     ax.legend(fontsize=8)
     ax.set_title(textwrap.fill(title, 70), fontsize=9)
     return _finish(fig, path)
 
 
-def _finish(fig, path):
-    fig.tight_layout()
+def _finish(fig, path, tight: bool = True):
+    """Lay out; with a path, save atomically (a full disk never leaves an empty PNG) and close."""
+    if tight:
+        fig.tight_layout()
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
         plt.close(fig)
     return fig
 

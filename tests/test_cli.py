@@ -20,12 +20,13 @@ def workdir(tmp_path, monkeypatch):
 def test_demo_writes_labelled_results(workdir, capsys):
     assert main(["demo", "--n", "60", "--size", "32", *SMALL]) == 0
     out = capsys.readouterr().out
-    assert "UNTRAINED" in out
-    assert all("UNTRAINED" in line for line in out.splitlines() if line.startswith(("baseline", "slca")))
+    assert "weights of slca: untrained tiny, seed 0 (UNTRAINED" in out  # printed once, above the table
     rows = list(csv.DictReader(open(workdir / "runs/demo/results.csv")))
-    assert [r["model"] for r in rows] == ["baseline", "slca"] and all("untrained tiny" in r["weights"] for r in rows)
+    assert [r["model"] for r in rows] == ["baseline", "slca"]
+    assert "UNTRAINED" in rows[1]["weights"] and rows[0]["weights"] == "not used (baseline)"
     assert json.loads((workdir / "runs/demo/results.json").read_text())["rows"][1]["model"] == "slca"
     assert (workdir / "runs/demo/metrics.png").stat().st_size > 0 and (workdir / "runs/demo/attention.png").stat().st_size > 0
+    assert sorted(p.name for p in workdir.iterdir()) == ["cache", "runs"] and sorted(p.name for p in (workdir / "runs").iterdir()) == ["demo"]
 
 
 def test_train_then_evaluate(workdir, capsys):
@@ -47,7 +48,7 @@ def test_lowdata_resumes(workdir, monkeypatch):
     assert main(args) == 0
     rows = list(csv.DictReader(open(workdir / "runs/lowdata/results.csv")))
     assert {(r["model"], r["fraction"]) for r in rows} == {(m, f) for m in ("baseline", "slca") for f in ("0.25", "1.0")}
-    assert all("UNTRAINED" in r["weights"] for r in rows)
+    assert all("UNTRAINED" in r["weights"] for r in rows if r["model"] == "slca")
     assert (workdir / "runs/lowdata/auc_vs_fraction.png").is_file()
     summary = list(csv.DictReader(open(workdir / "runs/lowdata/summary.csv")))
     assert len(summary) == 4 and "auc_std" in summary[0]

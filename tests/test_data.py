@@ -145,7 +145,7 @@ def test_cache_survives_kill_9(tiny, tmp_path):
 
 
 def test_atomic_write_leaves_old_file_or_new_never_half(tmp_path):
-    from slca_min.data import atomic_write
+    from slca_min.files import atomic_write
 
     target = tmp_path / "results.csv"
     target.write_text("old")

@@ -100,21 +100,39 @@ def test_checkpoint_interrupted_then_resumed(server, tmp_path):
     assert first.returncode == 2 and "rerun to resume" in first.stderr and "Traceback" not in first.stderr
     assert (tmp_path / "sam_vit_b_01ec64.pth.part").stat().st_size == len(body) // 3
     assert not (tmp_path / "sam_vit_b_01ec64.pth").exists()
-    # the file holds tiny weights, not vit_b: refused, and nothing is left behind
+    # the served file holds tiny weights, not the official vit_b: its MD5 is refused, nothing is left behind
     second = script("download_sam_checkpoint.py", "vit_b", "--dir", tmp_path, "--base-url", server.url, cwd=tmp_path)
     assert server.requests[-1][1] == f"bytes={len(body) // 3}-"  # resumed with a Range request
-    assert second.returncode == 2 and "holds tiny weights but model_type='vit_b'" in second.stderr
+    assert second.returncode == 2 and "does not match 01ec64d29a2fca3f0661936605ae66f8" in second.stderr
     assert list(tmp_path.iterdir()) == []
 
 
-def test_checkpoint_accepted_when_it_loads(server, tmp_path, monkeypatch):
+def test_checkpoint_md5_checked_also_for_a_file_already_there(server, tmp_path, monkeypatch):
     import download_sam_checkpoint
 
-    server.files["/sam_vit_b_01ec64.pth"] = sam_checkpoint_bytes()
-    monkeypatch.setitem(download_sam_checkpoint.FILES, "tiny", "sam_vit_b_01ec64.pth")
-    monkeypatch.setattr(sys, "argv", ["x", "tiny", "--dir", str(tmp_path), "--base-url", server.url])
+    good = sam_checkpoint_bytes()
+    corrupted = bytearray(good)
+    corrupted[len(good) // 2] ^= 0xFF  # one byte in the middle: still loads as a checkpoint, MD5 differs
+    server.files["/sam_vit_b_01ec64.pth"] = good
+    monkeypatch.setitem(download_sam_checkpoint.FILES, "vit_b", ("sam_vit_b_01ec64.pth", hashlib.md5(good).hexdigest()))
+    monkeypatch.setattr(sys, "argv", ["x", "vit_b", "--dir", str(tmp_path), "--base-url", server.url])
+    (tmp_path / "sam_vit_b_01ec64.pth").write_bytes(bytes(corrupted))  # whatever sat at the final path
     download_sam_checkpoint.main()
-    assert (tmp_path / "sam_vit_b_01ec64.pth").read_bytes() == server.files["/sam_vit_b_01ec64.pth"]
+    assert (tmp_path / "sam_vit_b_01ec64.pth").read_bytes() == good and len(server.requests) == 1
+    download_sam_checkpoint.main()  # now good: not fetched again
+    assert len(server.requests) == 1
+    server.files["/sam_vit_b_01ec64.pth"] = bytes(corrupted)  # a server that sends damaged bytes
+    (tmp_path / "sam_vit_b_01ec64.pth").unlink()
+    with pytest.raises(ValueError, match="MD5 .* does not match"):
+        download_sam_checkpoint.main()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_official_checkpoint_md5s_match_their_file_names():
+    import download_sam_checkpoint
+
+    for name, md5 in download_sam_checkpoint.FILES.values():
+        assert name.split("_")[-1].removesuffix(".pth") == md5[:6]
 
 
 def test_isic_layout(server, tmp_path):

@@ -1,0 +1,142 @@
+"""What each command of `python -m slca_min` does (the parser is in __main__.py).
+
+Every command checks its inputs first (data, encoder, output folder), then works, then writes
+its outputs together: a failure at any point leaves no half-written results.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .data import RegionDataset, load_data, save_phantoms
+from .experiments import (BASELINE_WEIGHTS, FitConfig, extract_splits, fit, load_encoder, lowdata as lowdata_grid,
+                          model_setting, result_setting, summarize, weights_label)
+from .files import check_writable, run_folder, write_csv, write_json
+from .images import allow_large_images
+from .model_file import check_model, describe_model, load_model, save_model
+from .train import METRICS, evaluate as evaluate_model
+from .viz import plot_attention, plot_lowdata, plot_metrics
+
+
+def fit_config(args) -> FitConfig:
+    return FitConfig(backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, lr=args.lr,
+                     batch_size=args.batch_size, grid=args.grid or 16, pretrained_backbone=args.pretrained_backbone,
+                     class_weights=args.class_weights, device=args.device)
+
+
+def prepare(args, need_regions: bool = True):
+    """Load and check the data, then the encoder, then the regions (cached)."""
+    if args.allow_large_images:
+        allow_large_images()
+    splits = load_data(args.data)
+    encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device)
+    print(f"data: {args.data} ({', '.join(f'{k} {len(v)}' for k, v in splits.items())}; "
+          f"classes: {', '.join(splits['train'].class_names)})")
+    print(f"encoder: {weights_label(encoder)}, SAM input {encoder.sam_input} px")
+    regions = None
+    if need_regions:
+        name = Path(args.data).stem if Path(args.data).suffix == ".npz" else Path(args.data).name
+        regions = extract_splits(splits, encoder, name=name, cache_dir=args.cache_dir, grid=args.grid or 16,
+                                 progress=not args.quiet)
+    return splits, encoder, regions
+
+
+def print_table(rows: list[dict]) -> None:
+    """Metrics, one row per model; the weights are printed once above (they stay a column in the files)."""
+    for weights in dict.fromkeys(row["weights"] for row in rows):
+        print(f"weights of {', '.join(r['model'] for r in rows if r['weights'] == weights)}: {weights}")
+    print(f"{'model':<10}" + "".join(f"{m:>14}" for m in METRICS))
+    for row in rows:
+        print(f"{row['model']:<10}" + "".join(f"{float(row[m]):>14.3f}" for m in METRICS))
+
+
+def demo(args) -> None:
+    check_writable(args.cache_dir)
+    data = Path(args.cache_dir) / f"phantoms-n{args.n}-s{args.size}.npz"
+    if not data.is_file():
+        save_phantoms(data, n=args.n, size=args.size, seed=0)
+    args.data = str(data)
+    splits, encoder, regions = prepare(args)
+    label, rows, models, config = weights_label(encoder), [], {}, fit_config(args)
+    with run_folder(args.out) as out:
+        for name in ("baseline", "slca"):
+            print(f"training {name} ({args.epochs} epochs, {args.backbone}, {args.image_size} px)")
+            models[name], history, metrics = fit(splits, regions, slca=name == "slca", config=config,
+                                                 progress=not args.quiet, desc=name)
+            rows.append({"model": name, **metrics, "weights": label if name == "slca" else BASELINE_WEIGHTS})
+        print_table(rows)
+        write_csv(out / "results.csv", rows)
+        write_json(out / "results.json", {"rows": rows, "data": args.data, "config": asdict(config)})
+        plot_metrics(rows, title=f"phantoms, test split; SLCA encoder: {label}", path=out / "metrics.png")
+        test = splits["test"]
+        dataset = RegionDataset(test.images, test.labels, regions["test"], image_size=args.image_size)
+        items = [dataset[i] for i in range(min(4, len(dataset)))]
+        x, R = torch.stack([item[0] for item in items]), torch.stack([item[1] for item in items])  # (n, 3, S, S), (n, 256, g, g)
+        with torch.no_grad():
+            logits, maps = models["slca"].eval()(x.to(args.device), R.to(args.device), return_attention=True)
+        names = test.class_names
+        captions = [f"true: {names[y]}\npredicted: {names[p]}" for y, p in zip(test.labels, logits.argmax(1).tolist())]
+        plot_attention(list(test.images[:len(items)]), [m.cpu() for m in maps], captions=captions,
+                       title=f"SLCA attention on test phantoms; encoder: {label}", path=out / "attention.png")
+    print(f"wrote {args.out}/results.csv, results.json, metrics.png, attention.png")
+
+
+def extract(args) -> None:
+    _, _, regions = prepare(args)
+    for split, R in regions.items():
+        print(f"{split}: regions {tuple(R.shape)} {R.dtype} in {Path(R.filename)}")
+
+
+def train(args) -> None:
+    out = Path(args.out or f"runs/train-{'slca' if args.slca else 'baseline'}")
+    with run_folder(out) as staging:  # made (and checked writable) before any work
+        splits, encoder, regions = prepare(args, need_regions=args.slca)
+        name, config = "slca" if args.slca else "baseline", fit_config(args)
+        label = weights_label(encoder) if args.slca else BASELINE_WEIGHTS
+        model, history, metrics = fit(splits, regions, slca=args.slca, config=config, fraction=args.fraction,
+                                      seed=args.seed, progress=not args.quiet)
+        row = {"model": name, **metrics, "fraction": args.fraction, "seed": args.seed, "data": args.data,
+               **model_setting(name, result_setting(config, splits, encoder))}
+        print_table([row])
+        description = describe_model(model, config=config, class_names=splits["train"].class_names, encoder=encoder)
+        save_model(staging / "model.pt", model, description)
+        write_csv(staging / "history.csv", [{**h, "weights": label} for h in history])
+        write_csv(staging / "results.csv", [row])
+        write_json(staging / "results.json", {**row, "model_file": description, "history": history})
+    print(f"wrote {out}/model.pt, history.csv, results.csv, results.json")
+
+
+def evaluate(args) -> None:
+    model, saved = load_model(args.model, device=args.device)
+    uses_sam = saved["gate"] == "slca"
+    if uses_sam:  # the model's SAM input and grid unless the user asks for others (then refused below)
+        args.sam_input, args.grid = args.sam_input or saved["sam_input"], args.grid or saved["grid"]
+    splits, encoder, regions = prepare(args, need_regions=uses_sam)
+    check_model(saved, args.model, class_names=splits["train"].class_names, encoder=encoder, grid=args.grid)
+    data = splits[args.split]
+    dataset = RegionDataset(data.images, data.labels, regions[args.split] if regions else None,
+                            image_size=saved["image_size"])
+    metrics = evaluate_model(model, dataset, batch_size=saved["config"]["batch_size"], device=args.device)
+    print(f"{args.model} on the {args.split} split of {args.data}:")
+    print_table([{"model": "slca" if uses_sam else "baseline", **metrics,
+                  "weights": weights_label(encoder) if uses_sam else BASELINE_WEIGHTS}])
+
+
+def lowdata(args) -> None:
+    check_writable(args.out)
+    splits, encoder, regions = prepare(args)
+    out, config = Path(args.out), fit_config(args)
+    setting = result_setting(config, splits, encoder)
+    rows = lowdata_grid(splits, regions, fractions=args.fractions, seeds=args.seeds, config=config, setting=setting,
+                        data=str(args.data), results_path=out / "results.csv", progress=not args.quiet)
+    summary = summarize(rows)
+    write_csv(out / "summary.csv", summary)
+    print(f"mean +- std over {len(args.seeds)} seed(s); SLCA weights: {setting['weights']}")
+    print(f"{'model':<10}{'fraction':>9}" + "".join(f"{m:>20}" for m in METRICS))
+    for s in summary:
+        print(f"{s['model']:<10}{s['fraction']:>9}" + "".join(f"{s[m + '_mean']:>12.3f} +- {s[m + '_std']:.3f}" for m in METRICS))
+    plot_lowdata(rows, metric="auc", title=f"{Path(args.data).name}: test AUC, mean ± std over {len(args.seeds)} seed(s); "
+                                           f"SLCA encoder: {setting['weights']}", path=out / "auc_vs_fraction.png")
+    print(f"wrote {out}/results.csv (rows added), summary.csv, auc_vs_fraction.png")

@@ -1,0 +1,72 @@
+"""model.pt: a trained classifier that describes itself, and the checks that refuse a mismatch.
+
+A saved model carries everything that decides whether it can be applied to some data with some
+encoder: classes (number and names), backbone, gating, stages, grid, image size, and for SLCA the
+encoder's weights, model type, SAM input size and precision. `check_model` compares them (not
+the precision: bf16 regions from a GPU differ from fp32 ones by ~1e-5 in cosine) and names both
+values of the first that differs.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+
+from .classifier import SLCAClassifier
+from .files import atomic_write
+
+try:
+    LIBRARY_VERSION = version("slca_min")
+except PackageNotFoundError:  # run from a source tree without `pip install -e .`
+    LIBRARY_VERSION = "unknown"
+
+
+def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None) -> dict:
+    """Everything about `model` that a later command must match (encoder fields only where SLCA uses SAM)."""
+    uses_sam = model.slca is not None
+    return {"library": LIBRARY_VERSION, "num_classes": model.num_classes, "class_names": list(class_names),
+            "backbone": config.backbone, "gate": "slca" if uses_sam else "none", "stages": list(model.stages),
+            "grid": config.grid, "image_size": config.image_size,
+            "weights": encoder.weights if uses_sam else None, "model_type": encoder.model_type if uses_sam else None,
+            "sam_input": encoder.sam_input if uses_sam else None, "precision": encoder.precision if uses_sam else None,
+            "config": asdict(config)}
+
+
+def save_model(path: str | Path, model: SLCAClassifier, description: dict) -> None:
+    with atomic_write(path) as tmp:
+        torch.save({"description": description, "state_dict": model.state_dict()}, tmp)
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, dict]:
+    """The model in `path` (written by save_model) and its description; a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model; write one with `python -m slca_min train`")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        d = saved["description"]
+        model = SLCAClassifier(num_classes=d["num_classes"], backbone=d["backbone"], slca=d["gate"] == "slca",
+                               stages=d["stages"] or (1, 2, 3, 4), grid=d["grid"])
+        model.load_state_dict(saved["state_dict"])
+    except Exception as e:
+        raise ValueError(f"{path}: not a model.pt written by this version of `python -m slca_min train` "
+                         f"({type(e).__name__}); train it again") from None
+    return model.to(device).eval(), d
+
+
+def check_model(description: dict, path: str | Path, *, class_names=None, encoder=None, grid: int | None = None) -> None:
+    """Refuse (ValueError naming both values) data, an encoder or a grid that differ from what the model was trained on."""
+    wanted = {}
+    if class_names is not None:
+        wanted.update(num_classes=len(class_names), class_names=list(class_names))
+    if description["gate"] == "slca":
+        if encoder is not None:
+            wanted.update(weights=encoder.weights, model_type=encoder.model_type, sam_input=encoder.sam_input)
+        if grid is not None:
+            wanted["grid"] = grid
+    for key, value in wanted.items():
+        if description.get(key) != value:
+            raise ValueError(f"{path} was trained with {key}={description.get(key)!r}, this run has {key}={value!r}; "
+                             f"use data and options that match the model (or train a new one)")
