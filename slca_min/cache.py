@@ -45,7 +45,7 @@ def checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _load_if_valid(path: Path, want: dict) -> np.ndarray | None:
+def _load_if_valid(path: Path, want: dict, notice: bool = True) -> np.ndarray | None:
     """The cached array when the sidecar describes `want` and the data matches its checksum, else None (with a notice)."""
     sidecar = read_json(path.with_suffix(".json"))
     if not path.is_file() and not sidecar:
@@ -53,19 +53,20 @@ def _load_if_valid(path: Path, want: dict) -> np.ndarray | None:
     recorded = sidecar.pop("sha256", None)
     if sidecar != {**want, "complete": True}:
         changed = sorted(k for k in {**want, **sidecar} if sidecar.get(k) != want.get(k) and k != "complete")
-        _notice(f"cache {path.name}: made with other settings ({', '.join(changed) or 'incomplete'}); recomputing")
+        if notice:
+            _notice(f"cache {path.name}: made with other settings ({', '.join(changed) or 'incomplete'}); recomputing")
         return None
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
         ok = array.dtype == np.float16 and array.shape[0] == want["count"] and checksum(path) == recorded
     except Exception as e:  # truncated, empty, not an array: all mean "recompute"
-        _notice(f"cache {path.name}: unreadable ({type(e).__name__}: {e}); recomputing")
+        if notice:
+            _notice(f"cache {path.name}: unreadable ({type(e).__name__}: {e}); recomputing")
         return None
-    if not ok:
+    if not ok and notice:
         _notice(f"cache {path.name}: its data does not match the checksum in {path.with_suffix('.json').name} "
                 "(modified or damaged); recomputing")
-        return None
-    return array
+    return array if ok else None
 
 
 def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: int = 16, batch_size: int | None = None,
@@ -87,7 +88,7 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
             print(f"{desc or 'regions'}: reusing cache {path}")
         return cached
     with locked(path, on_wait=lambda: _notice(f"cache {path.name}: another process is writing it; waiting")):
-        cached = _load_if_valid(path, want)  # the other process may have just finished it
+        cached = _load_if_valid(path, want, notice=False)  # another process may have just finished it
         if cached is not None:
             return cached
         try:

@@ -46,8 +46,6 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
         if isinstance(e, OSError) and not isinstance(e, FileNotFoundError):
             raise write_error(path, e) from None
-        if isinstance(e, RuntimeError) and "write" in str(e).lower():  # torch.save reports a full disk this way
-            raise write_error(path, OSError(errno.ENOSPC, str(e))) from None
         raise
 
 

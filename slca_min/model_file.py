@@ -8,6 +8,7 @@ values of the first that differs.
 """
 from __future__ import annotations
 
+import io
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -35,8 +36,12 @@ def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None) 
 
 
 def save_model(path: str | Path, model: SLCAClassifier, description: dict) -> None:
+    """Serialize in memory, then write the bytes: a full disk is then an OSError naming `path`, not torch's
+    RuntimeError from deep inside its zip writer."""
+    buffer = io.BytesIO()
+    torch.save({"description": description, "state_dict": model.state_dict()}, buffer)
     with atomic_write(path) as tmp:
-        torch.save({"description": description, "state_dict": model.state_dict()}, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, dict]:
