@@ -12,7 +12,8 @@ import sys
 import torch
 
 from . import commands
-from .classifier import BACKBONES
+from .backbones import BACKBONES
+from .comparison import MODELS
 
 
 class Parser(argparse.ArgumentParser):
@@ -68,12 +69,27 @@ def device(text: str) -> str:
     return text
 
 
+def backbone(text: str) -> str:
+    if text not in BACKBONES and not (text.startswith("timm:") and len(text) > 5):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a backbone; use one of {', '.join(BACKBONES)} or timm:NAME")
+    return text
+
+
+def models(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{','.join(unknown) or text!r}: choose from {','.join(MODELS)}")
+    return names
+
+
 positive = number(int, 1)
 
 
 def add_fitting(p: argparse.ArgumentParser, *, epochs: int = 20, image_size: int = 224) -> None:
     """Training options; defaults are per command, so that --help shows what the command really uses."""
-    p.add_argument("--backbone", default="resnet18", choices=BACKBONES, help="classifier backbone (default %(default)s)")
+    p.add_argument("--backbone", type=backbone, default="resnet18",
+                   help=f"{', '.join(BACKBONES)} or timm:NAME with the [timm] extra (default %(default)s)")
     p.add_argument("--epochs", type=positive, default=epochs, help="training epochs (default %(default)s)")
     p.add_argument("--lr", type=number(float, 1e-8, 10), default=1e-3, help="AdamW learning rate (default %(default)s)")
     p.add_argument("--batch-size", type=positive, default=32, help="training batch size (default %(default)s)")
@@ -118,7 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("train", commands.train, "train one model, select on val, report on test", [common, data])
     add_fitting(p)
-    p.add_argument("--no-slca", dest="slca", action="store_false", help="the baseline: the plain backbone")
+    p.add_argument("--gate", choices=["slca", "none", "se", "cbam"],
+                   help="slca (default), none (the plain backbone), se or cbam (attention without SAM: controls)")
+    p.add_argument("--no-slca", dest="slca", action="store_false", help="the baseline: the same as --gate none")
     p.add_argument("--fraction", type=fraction, default=1.0, help="stratified fraction of the train split, (0, 1] "
                                                                   "(default %(default)s)")
     p.add_argument("--seed", type=number(int, 0), default=0, help="random seed, 0 or more (default %(default)s)")
@@ -128,8 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model.pt written by `train`")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="(default %(default)s)")
 
-    p = add("lowdata", commands.lowdata, "baseline vs SLCA over training fractions and seeds", [common, data])
+    p = add("lowdata", commands.lowdata, "models side by side over training fractions and seeds", [common, data])
     add_fitting(p)
+    p.add_argument("--models", type=models, default=["baseline", "slca"],
+                   help=f"comma-separated, from {','.join(MODELS)} (default baseline,slca)")
     p.add_argument("--fractions", type=fraction, nargs="+", default=[0.01, 0.05, 0.1, 0.25, 1.0],
                    help="fractions of the train split (default %(default)s)")
     p.add_argument("--seeds", type=number(int, 0), nargs="+", default=[0, 1, 2], help="(default %(default)s)")

@@ -1,85 +1,95 @@
-"""SLCAClassifier: a torchvision ResNet whose stage outputs are gated by SLCA attention."""
+"""SLCAClassifier: a CNN or transformer backbone whose four stage outputs are gated by SLCA (or a control)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-import torchvision
 from torch import nn
 
+from .backbones import BACKBONES, build_backbone  # noqa: F401 (BACKBONES: the CLI's choices)
+from .gates import GATES
 from .slca import SLCA
 
-BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+GATE_NAMES = ("slca", "none", "se", "cbam")
 
 
 class SLCAClassifier(nn.Module):
-    """Backbone stage k -> F_k * A_k (A_k resized bilinearly from g x g to the stage's H_k x W_k) -> ... -> logits.
+    """Backbone stage k -> F_k * A_k -> ... -> logits, with A_k from SLCA(R) resized to the stage's H_k x W_k.
 
-    `self.backbone` is the torchvision model itself (its state-dict keys are torchvision's, only
-    `fc` is sized for `num_classes`), so with `slca=False` this is exactly the baseline ResNet.
+    `self.backbone` is the torchvision or timm model itself, run by its own forward: the gates
+    are applied by forward hooks on its stage modules. So its state-dict keys are the library's,
+    and with gate="none" this is exactly the plain backbone (the baseline).
 
     Args:
         num_classes: output classes.
-        backbone: one of resnet18/34/50/101/152.
-        slca: gate the stages with SLCA; False gives the plain backbone (the baseline).
-        stages: which of layer1..layer4 are gated.
-        grid: side of the region grid g that the attention comes in.
-        pretrained_backbone: start from torchvision's ImageNet weights (downloaded once).
-        in_chans: input channels (conv1's RGB weights are averaged and spread over them).
+        backbone: resnet18/34/50/101/152, swin_v2_t/s/b, or "timm:NAME" (needs the [timm] extra).
+        gate: "slca" (SAM's region descriptors), "none" (the baseline), "se" or "cbam" (the
+            stage's own features, no SAM: controls for "any channel / spatial attention").
+        slca: False is the same as gate="none" (kept for older code).
+        stages: which of the four stages are gated.
+        grid: side of the region grid g that SLCA's attention comes in.
+        pretrained_backbone: start from the library's ImageNet weights (downloaded once).
+        in_chans: input channels (ResNets only; conv1's RGB weights are averaged and spread over them).
         in_channels: channels of the region descriptors (256 for SAM).
-        reduction: SLCA squeeze ratio.
+        reduction: squeeze ratio of SLCA (SE and CBAM use timm's 16).
     """
 
-    def __init__(self, num_classes: int, backbone: str = "resnet18", slca: bool = True,
-                 stages: Sequence[int] = (1, 2, 3, 4), grid: int = 16, pretrained_backbone: bool = False,
-                 in_chans: int = 3, in_channels: int = 256, reduction: int = 4):
+    def __init__(self, num_classes: int, backbone: str = "resnet18", slca: bool = True, stages: Sequence[int] = (1, 2, 3, 4),
+                 grid: int = 16, pretrained_backbone: bool = False, in_chans: int = 3, in_channels: int = 256,
+                 reduction: int = 4, gate: str | None = None):
         super().__init__()
-        if backbone not in BACKBONES:
-            raise ValueError(f"backbone={backbone!r} is not supported; use one of {', '.join(BACKBONES)}")
+        gate = gate or ("slca" if slca else "none")
+        if gate not in GATE_NAMES:
+            raise ValueError(f"gate={gate!r} is unknown; use one of {', '.join(GATE_NAMES)}")
         if not set(stages) <= {1, 2, 3, 4} or len(set(stages)) != len(stages):
             raise ValueError(f"stages={tuple(stages)}: choose distinct stages from 1, 2, 3, 4")
-        self.backbone = _resnet(backbone, pretrained_backbone)
+        built = build_backbone(backbone, num_classes, pretrained_backbone)
+        self.backbone, self.channels_last = built.model, built.channels_last
         if in_chans != 3:
-            conv1 = self.backbone.conv1
-            self.backbone.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            with torch.no_grad():  # keep what ImageNet weights know: for 1 channel, the sum over RGB
-                w = conv1.weight.mean(1, keepdim=True).repeat(1, in_chans, 1, 1) * (3 / in_chans)
-                self.backbone.conv1.weight.copy_(w)
-        self.backbone.fc = nn.Linear(self.backbone.fc.in_features, num_classes)
-        self.num_classes, self.grid = num_classes, grid
-        self.stages = tuple(sorted(stages)) if slca else ()
-        expansion = type(self.backbone.layer1[0]).expansion  # 1 for BasicBlock, 4 for Bottleneck
-        self.slca = SLCA(in_channels, [64 * 2 ** (k - 1) * expansion for k in self.stages], reduction) if slca else None
+            _set_in_chans(self.backbone, in_chans)
+        self.num_classes, self.grid, self.gate_type = num_classes, grid, gate
+        self.stages = () if gate == "none" else tuple(sorted(stages))
+        channels = [built.channels[k - 1] for k in self.stages]
+        self.slca = SLCA(in_channels, channels, reduction) if gate == "slca" else None
+        self.gates = nn.ModuleList(GATES[gate](c) for c in channels) if gate in GATES else None
+        modules = dict(self.backbone.named_modules())
+        for i, k in enumerate(self.stages):
+            modules[built.stages[k - 1]].register_forward_hook(self._gate_hook(i))
+        self._maps: list[torch.Tensor] = []
 
     def forward(self, x: torch.Tensor, R: torch.Tensor | None = None, return_attention: bool = False):
-        """x: (B, in_chans, S, S) normalized images; R: (B, 256, g, g) region descriptors (unused if slca=False)."""
-        maps = []
+        """x: (B, in_chans, S, S) normalized images; R: (B, 256, g, g) region descriptors (used by gate="slca" only)."""
+        self._maps = []
         if self.slca is not None:
-            if R is None:
-                raise ValueError("R: region descriptors are required when slca=True (see SAMEncoder.regions)")
+            if R is None or R.dim() != 4:
+                raise ValueError("R: region descriptors (B, 256, g, g) are required when gate='slca' (see SAMEncoder.regions)")
             if R.shape[-2:] != (self.grid, self.grid):
                 raise ValueError(f"R: regions on a {tuple(R.shape[-2:])} grid, the model was built for grid={self.grid}; "
                                  "extract regions with the same grid")
-            maps = self.slca(R)
-        gates = dict(zip(self.stages, maps))
-        b = self.backbone
-        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
-        for k, layer in enumerate((b.layer1, b.layer2, b.layer3, b.layer4), start=1):
-            x = layer(x)  # (B, C_k, H_k, W_k)
-            if k in gates:
-                x = x * F.interpolate(gates[k], size=x.shape[-2:], mode="bilinear", align_corners=False)
-        logits = b.fc(torch.flatten(b.avgpool(x), 1))  # (B, num_classes)
+            self._maps = self.slca(R)
+        logits = self.backbone(x)  # (B, num_classes); the hooks gate the stages on the way
+        maps, self._maps = self._maps, []
         return (logits, maps) if return_attention else logits
 
+    def _gate_hook(self, i: int):
+        """The forward hook of the i-th gated stage: returns the stage output times its gate."""
+        def hook(module, inputs, out):
+            if self.channels_last:
+                out = out.permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
+            if self.slca is not None:
+                out = out * F.interpolate(self._maps[i], size=out.shape[-2:], mode="bilinear", align_corners=False)
+            else:
+                out = self.gates[i](out)
+            return out.permute(0, 2, 3, 1) if self.channels_last else out
+        return hook
 
-def _resnet(name: str, pretrained: bool) -> torchvision.models.ResNet:
-    """A torchvision ResNet, with ImageNet weights if asked (a clear message when they cannot be fetched)."""
-    if not pretrained:
-        return torchvision.models.get_model(name, weights=None)
-    weights = torchvision.models.get_model_weights(name).DEFAULT
-    try:
-        return torchvision.models.get_model(name, weights=weights)
-    except Exception as e:  # offline, proxy, disk full, ...
-        raise OSError(f"pretrained_backbone=True: cannot fetch {weights} ({type(e).__name__}: {e}); "
-                           f"go online once (weights are cached in {torch.hub.get_dir()}) or pass pretrained_backbone=False") from None
+
+def _set_in_chans(model: nn.Module, in_chans: int) -> None:
+    """A ResNet's conv1 for `in_chans` input channels, keeping what its weights know (for 1 channel: the sum over RGB)."""
+    if not isinstance(getattr(model, "conv1", None), nn.Conv2d):
+        raise ValueError("in_chans != 3 is supported for ResNet backbones only")
+    conv1 = model.conv1
+    model.conv1 = nn.Conv2d(in_chans, conv1.out_channels, kernel_size=7, stride=2, padding=3, bias=False)
+    with torch.no_grad():
+        model.conv1.weight.copy_(conv1.weight.mean(1, keepdim=True).repeat(1, in_chans, 1, 1) * (3 / in_chans))

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from .data import RegionDataset, load_data, save_phantoms
-from .experiments import (BASELINE_WEIGHTS, FitConfig, extract_splits, fit, load_encoder, lowdata as lowdata_grid,
-                          model_setting, result_setting, summarize, weights_label)
+from .comparison import excludes_zero, lowdata as lowdata_grid, model_setting, result_setting, summarize
+from .experiments import NO_SAM, FitConfig, extract_splits, fit, load_encoder, weights_label
 from .files import check_writable, run_folder, write_csv, write_json
 from .images import allow_large_images
 from .model_file import check_model, describe_model, load_model, save_model
@@ -63,9 +63,9 @@ def demo(args) -> None:
     with run_folder(args.out) as out:
         for name in ("baseline", "slca"):
             print(f"training {name} ({args.epochs} epochs, {args.backbone}, {args.image_size} px)")
-            models[name], history, metrics = fit(splits, regions, slca=name == "slca", config=config,
+            models[name], history, metrics = fit(splits, regions, gate="slca" if name == "slca" else "none", config=config,
                                                  progress=not args.quiet, desc=name)
-            rows.append({"model": name, **metrics, "weights": label if name == "slca" else BASELINE_WEIGHTS})
+            rows.append({"model": name, **metrics, "weights": label if name == "slca" else NO_SAM})
         print_table(rows)
         write_csv(out / "results.csv", rows)
         write_json(out / "results.json", {"rows": rows, "data": args.data, "config": asdict(config)})
@@ -90,15 +90,17 @@ def extract(args) -> None:
 
 
 def train(args) -> None:
-    out = Path(args.out or f"runs/train-{'slca' if args.slca else 'baseline'}")
+    gate = args.gate or ("slca" if args.slca else "none")
+    name = "baseline" if gate == "none" else gate
+    out = Path(args.out or f"runs/train-{name}")
     with run_folder(out) as staging:  # made (and checked writable) before any work
-        splits, encoder, regions = prepare(args, need_regions=args.slca)
-        name, config = "slca" if args.slca else "baseline", fit_config(args)
-        label = weights_label(encoder) if args.slca else BASELINE_WEIGHTS
-        model, history, metrics = fit(splits, regions, slca=args.slca, config=config, fraction=args.fraction,
+        splits, encoder, regions = prepare(args, need_regions=gate == "slca")
+        config = fit_config(args)
+        label = weights_label(encoder) if gate == "slca" else NO_SAM
+        model, history, metrics = fit(splits, regions, gate=gate, config=config, fraction=args.fraction,
                                       seed=args.seed, progress=not args.quiet)
         row = {"model": name, **metrics, "fraction": args.fraction, "seed": args.seed, "data": args.data,
-               **model_setting(name, result_setting(config, splits, encoder))}
+               "n_params": sum(p.numel() for p in model.parameters()), **model_setting(name, result_setting(config, splits, encoder))}
         print_table([row])
         description = describe_model(model, config=config, class_names=splits["train"].class_names, encoder=encoder)
         save_model(staging / "model.pt", model, description)
@@ -120,8 +122,8 @@ def evaluate(args) -> None:
                             image_size=saved["image_size"])
     metrics = evaluate_model(model, dataset, batch_size=saved["config"]["batch_size"], device=args.device)
     print(f"{args.model} on the {args.split} split of {args.data}:")
-    print_table([{"model": "slca" if uses_sam else "baseline", **metrics,
-                  "weights": weights_label(encoder) if uses_sam else BASELINE_WEIGHTS}])
+    print_table([{"model": {"none": "baseline"}.get(saved["gate"], saved["gate"]), **metrics,
+                  "weights": weights_label(encoder) if uses_sam else NO_SAM}])
 
 
 def lowdata(args) -> None:
@@ -130,13 +132,19 @@ def lowdata(args) -> None:
     out, config = Path(args.out), fit_config(args)
     setting = result_setting(config, splits, encoder)
     rows = lowdata_grid(splits, regions, fractions=args.fractions, seeds=args.seeds, config=config, setting=setting,
-                        data=str(args.data), results_path=out / "results.csv", progress=not args.quiet)
+                        data=str(args.data), models=args.models, results_path=out / "results.csv", progress=not args.quiet)
     summary = summarize(rows)
     write_csv(out / "summary.csv", summary)
-    print(f"mean +- std over {len(args.seeds)} seed(s); SLCA weights: {setting['weights']}")
-    print(f"{'model':<10}{'fraction':>9}" + "".join(f"{m:>20}" for m in METRICS))
+    print(f"test metrics, mean +- std over {len(args.seeds)} seed(s); 'vs baseline': paired AUC difference over seeds "
+          f"[95% t-interval] (seeds won), * where the interval excludes 0; SAM weights: {setting['weights']}")
+    print(f"{'model':<14}{'fraction':>9}" + "".join(f"{m:>19}" for m in METRICS) + "   AUC vs baseline")
     for s in summary:
-        print(f"{s['model']:<10}{s['fraction']:>9}" + "".join(f"{s[m + '_mean']:>12.3f} +- {s[m + '_std']:.3f}" for m in METRICS))
+        versus = (f"{s['auc_vs_baseline']:+.3f} [{s['ci95_low']:+.3f}, {s['ci95_high']:+.3f}] ({s['seeds_won']}/{s['seeds']})"
+                  + (" *" if excludes_zero(s) else "")) if "auc_vs_baseline" in s else ""
+        print(f"{s['model']:<14}{s['fraction']:>9}" + "".join(f"{s[m + '_mean']:>11.3f} +- {s[m + '_std']:.3f}" for m in METRICS)
+              + f"   {versus}" + (f"  ({s['note']})" if "note" in s else ""))
+    if len(args.seeds) == 1:
+        print("one seed: no interval can be given; pass --seeds 0 1 2 ... for one")
     plot_lowdata(rows, metric="auc", title=f"{Path(args.data).name}: test AUC, mean ± std over {len(args.seeds)} seed(s); "
-                                           f"SLCA encoder: {setting['weights']}", path=out / "auc_vs_fraction.png")
+                                           f"SAM weights: {setting['weights']}", path=out / "auc_vs_fraction.png")
     print(f"wrote {out}/results.csv (rows added), summary.csv, auc_vs_fraction.png")

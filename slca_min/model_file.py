@@ -26,9 +26,9 @@ except PackageNotFoundError:  # run from a source tree without `pip install -e .
 
 def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None) -> dict:
     """Everything about `model` that a later command must match (encoder fields only where SLCA uses SAM)."""
-    uses_sam = model.slca is not None
+    uses_sam = model.gate_type == "slca"
     return {"library": LIBRARY_VERSION, "num_classes": model.num_classes, "class_names": list(class_names),
-            "backbone": config.backbone, "gate": "slca" if uses_sam else "none", "stages": list(model.stages),
+            "backbone": config.backbone, "gate": model.gate_type, "stages": list(model.stages),
             "grid": config.grid, "image_size": config.image_size,
             "weights": encoder.weights if uses_sam else None, "model_type": encoder.model_type if uses_sam else None,
             "sam_input": encoder.sam_input if uses_sam else None, "precision": encoder.precision if uses_sam else None,
@@ -52,7 +52,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         d = saved["description"]
-        model = SLCAClassifier(num_classes=d["num_classes"], backbone=d["backbone"], slca=d["gate"] == "slca",
+        model = SLCAClassifier(num_classes=d["num_classes"], backbone=d["backbone"], gate=d["gate"],
                                stages=d["stages"] or (1, 2, 3, 4), grid=d["grid"])
         model.load_state_dict(saved["state_dict"])
     except Exception as e:

@@ -23,7 +23,7 @@ def test_demo_writes_labelled_results(workdir, capsys):
     assert "weights of slca: untrained tiny, seed 0 (UNTRAINED" in out  # printed once, above the table
     rows = list(csv.DictReader(open(workdir / "runs/demo/results.csv")))
     assert [r["model"] for r in rows] == ["baseline", "slca"]
-    assert "UNTRAINED" in rows[1]["weights"] and rows[0]["weights"] == "not used (baseline)"
+    assert "UNTRAINED" in rows[1]["weights"] and rows[0]["weights"] == "not used (no SAM)"
     assert json.loads((workdir / "runs/demo/results.json").read_text())["rows"][1]["model"] == "slca"
     assert (workdir / "runs/demo/metrics.png").stat().st_size > 0 and (workdir / "runs/demo/attention.png").stat().st_size > 0
     assert sorted(p.name for p in workdir.iterdir()) == ["cache", "runs"] and sorted(p.name for p in (workdir / "runs").iterdir()) == ["demo"]
@@ -39,7 +39,7 @@ def test_train_then_evaluate(workdir, capsys):
     evaluated = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert evaluated[0] == "slca" and float(evaluated[3]) == pytest.approx(float(trained["auc"]), abs=1e-3)
     assert main(["train", "--data", data, "--no-slca", "--out", "runs/b", *SMALL]) == 0
-    assert list(csv.DictReader(open(workdir / "runs/b/results.csv")))[0]["weights"] == "not used (baseline)"
+    assert list(csv.DictReader(open(workdir / "runs/b/results.csv")))[0]["weights"] == "not used (no SAM)"
 
 
 def test_lowdata_resumes(workdir, monkeypatch):

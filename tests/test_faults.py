@@ -90,7 +90,8 @@ def test_result_setting_covers_every_fit_option(tmp_path):
     from dataclasses import fields
 
     from slca_min.data import load_data
-    from slca_min.experiments import FitConfig, result_setting
+    from slca_min.comparison import result_setting
+    from slca_min.experiments import FitConfig
 
     splits = load_data(save_phantoms(tmp_path / "p.npz", n=30, size=16))
     setting = result_setting(FitConfig(), splits, SAMEncoder.untrained("tiny"))
@@ -231,7 +232,8 @@ def test_two_extracts_at_once_share_one_cache(workdir):
     (["--sam-input", "100"], "a multiple of 16"),
     (["--device", "foo"], "--device: 'foo' is not a device"),
     (["--epochs", "two"], "--epochs: 'two' is not an integer"),
-    (["--backbone", "vgg"], "--backbone: invalid choice"),
+    (["--backbone", "vgg"], "--backbone: 'vgg' is not a backbone"),
+    (["--gate", "film"], "--gate: invalid choice"),
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),
 ])
 def test_bad_options_one_line(workdir, capsys, option, message):

@@ -71,7 +71,7 @@ def test_errors():
         SLCAClassifier(num_classes=2, backbone="vgg16")
     with pytest.raises(ValueError, match="stages"):
         SLCAClassifier(num_classes=2, stages=(0, 5))
-    with pytest.raises(ValueError, match="R: region descriptors are required"):
+    with pytest.raises(ValueError, match="R: region descriptors .* are required"):
         SLCAClassifier(num_classes=2)(torch.randn(1, 3, 32, 32))
 
 
@@ -93,6 +93,6 @@ def test_pretrained_backbone_offline_message(monkeypatch):
             raise ConnectionError("no network")
         return get_model(name)
 
-    monkeypatch.setattr("slca_min.classifier.torchvision.models.get_model", offline)
+    monkeypatch.setattr("slca_min.backbones.torchvision.models.get_model", offline)
     with pytest.raises(OSError, match="pretrained_backbone=True: cannot fetch .*pretrained_backbone=False"):
         SLCAClassifier(num_classes=2, pretrained_backbone=True)

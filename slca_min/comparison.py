@@ -1,0 +1,144 @@
+"""The low-data comparison: every model on the same stratified subsets with the same seeds, side by side.
+
+Models: "baseline" (the plain backbone), "se" and "cbam" (attention from the backbone's own
+features: controls for any attention), "slca", "slca-shuffled" (SLCA fed the regions of another
+image: does it use the image's own SAM features?), "probe-linear" and "probe-knn" (SAM's pooled
+regions alone, no CNN). Results are rows in one CSV; a row carries every setting that can change
+it, rows are only ever added, and a rerun skips what is already there with the same setting.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .data import Split, num_classes, stratified_fraction
+from .encoder import SAMEncoder
+from .experiments import NO_SAM, FitConfig, fit, weights_label
+from .files import read_csv, write_csv
+from .model_file import LIBRARY_VERSION
+from .probes import knn_probe, linear_probe, pooled_features, standardize
+from .stats import paired_difference
+from .train import METRICS, classification_metrics
+
+GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca"}
+PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe}
+MODELS = (*GATED, *PROBES)
+USES_SAM = ("slca", "slca-shuffled", *PROBES)
+ENCODER_KEYS = ("weights", "model_type", "sam_input", "precision")
+
+
+def result_setting(config: FitConfig, splits: dict[str, Split], encoder: SAMEncoder) -> dict:
+    """Everything that can change a result row: the fit settings (all of FitConfig but the device), the data
+    (a fingerprint of images and labels), the encoder and the library version."""
+    fit_settings = {k: v for k, v in asdict(config).items() if k != "device"}
+    data_id = hashlib.sha256("".join(s.fingerprint for s in splits.values()).encode()).hexdigest()[:16]
+    return {**fit_settings, "data_id": data_id, "weights": weights_label(encoder), "model_type": encoder.model_type,
+            "sam_input": encoder.sam_input, "precision": encoder.precision, "library": LIBRARY_VERSION}
+
+
+def model_setting(model: str, setting: dict) -> dict:
+    """The part of `setting` that can change `model`'s result: a model without SAM does not depend on the encoder."""
+    if model in USES_SAM:
+        return setting
+    return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": NO_SAM}
+
+
+def same_setting(row: dict, setting: dict) -> bool:
+    """True when a (CSV) row was produced with exactly `setting` (values compared as CSV text)."""
+    return all(str(row.get(k, "")) == ("" if v is None else str(v)) for k, v in setting.items())
+
+
+def shuffled(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each split's regions under a fixed permutation with no fixed point: every image gets another image's regions."""
+    out = {}
+    for split, R in regions.items():
+        order = np.random.default_rng(0).permutation(len(R))
+        source = np.empty(len(R), dtype=int)
+        source[order] = np.roll(order, 1)  # image order[i] gets the regions of order[i - 1]
+        out[split] = np.asarray(R)[source]
+    return out
+
+
+def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray], indices: np.ndarray) -> tuple[dict, dict]:
+    train_x, test_x = standardize(pooled_features(regions["train"][indices]), pooled_features(regions["test"]))
+    labels = splits["train"].labels[indices]
+    scores = PROBES[name](train_x, labels, test_x, num_classes(splits))
+    n_params = train_x.shape[1] * scores.shape[1] + scores.shape[1] if name == "probe-linear" else 0
+    return classification_metrics(splits["test"].labels, scores), {
+        "n_params": n_params, "single_class": bool(len(np.unique(scores.argmax(1))) == 1)}
+
+
+def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractions: Sequence[float], seeds: Sequence[int],
+            config: FitConfig, setting: dict, data: str, models: Sequence[str] = ("baseline", "slca"),
+            results_path: str | Path | None = None, progress: bool = True) -> list[dict]:
+    """Every model for every (fraction, seed) under `setting` (see result_setting): the rows of this setting.
+
+    With `results_path`, rows are only ever added to that CSV (rows of other settings stay as
+    they are), it is rewritten after every run, and a rerun skips the (model, fraction, seed)
+    already there with the same setting: interrupted grids resume, changed settings recompute.
+    """
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise ValueError(f"--models: {', '.join(unknown)} unknown; choose from {', '.join(MODELS)}")
+    all_rows = read_csv(results_path)
+    done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows
+            if r["model"] in models and same_setting(r, model_setting(r["model"], setting))}
+    runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
+    shuffled_regions = shuffled(regions) if "slca-shuffled" in models else None
+    for i, (fraction, seed, model) in enumerate(runs, start=1):
+        indices = stratified_fraction(splits["train"].labels, fraction, seed)
+        extra = {}
+        if model in PROBES:
+            metrics, extra = run_probe(model, splits, regions, indices)
+        else:
+            net, history, metrics = fit(splits, shuffled_regions if model == "slca-shuffled" else regions, gate=GATED[model],
+                                        config=config, fraction=fraction, seed=seed, progress=progress,
+                                        desc=f"[{i}/{len(runs)}] {model}, fraction {fraction}, seed {seed}")
+            best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored
+            extra = {"n_params": sum(p.numel() for p in net.parameters()), "best_epoch": best["epoch"],
+                     "val_auc": best["val_auc"]}
+        all_rows.append({"model": model, "fraction": fraction, "seed": seed, "n_train": len(indices),
+                         **{k: metrics[k] for k in METRICS}, **extra, "data": data, **model_setting(model, setting)})
+        if results_path:
+            write_csv(results_path, all_rows)
+    rows = [r for r in (read_csv(results_path) if results_path else all_rows)
+            if r["model"] in models and same_setting(r, model_setting(r["model"], setting))]
+    for r in rows:  # CSV text -> numbers
+        r.update(fraction=float(r["fraction"]), seed=int(r["seed"]), **{m: float(r[m]) for m in METRICS})
+    wanted = {(float(f), int(s)) for f in fractions for s in seeds}
+    return [r for r in rows if (r["fraction"], r["seed"]) in wanted]
+
+
+def summarize(rows: Sequence[dict], metric: str = "auc") -> list[dict]:
+    """Per (model, fraction): mean and std over seeds of every metric, and the paired difference of `metric` to
+    the baseline over the seeds both have (mean, 95% t-interval, seeds won)."""
+    keys = sorted({(r["model"], float(r["fraction"])) for r in rows}, key=lambda k: (k[1], MODELS.index(k[0])))
+    summary = []
+    for model, fraction in keys:
+        group = {int(r["seed"]): r for r in rows if r["model"] == model and float(r["fraction"]) == fraction}
+        row = {"model": model, "fraction": fraction, "seeds": len(group)}
+        for m in METRICS:
+            values = np.array([float(r[m]) for r in group.values()])
+            row[f"{m}_mean"], row[f"{m}_std"] = float(values.mean()), float(values.std())
+        base = {int(r["seed"]): r for r in rows if r["model"] == "baseline" and float(r["fraction"]) == fraction}
+        paired = sorted(set(group) & set(base))
+        if model != "baseline" and paired:
+            d = paired_difference([float(group[s][metric]) for s in paired], [float(base[s][metric]) for s in paired])
+            row.update({f"{metric}_vs_baseline": d["diff_mean"], "ci95_low": d["ci_low"], "ci95_high": d["ci_high"],
+                        "seeds_won": d["won"]})
+        if any(str(r.get("single_class")) == "True" for r in group.values()):
+            row["note"] = "predicts a single class in some seeds"
+        row["weights"] = next(iter(group.values()))["weights"]
+        summary.append(row)
+    return summary
+
+
+def excludes_zero(row: dict) -> bool:
+    low, high = row.get("ci95_low", math.nan), row.get("ci95_high", math.nan)
+    return not (math.isnan(low) or math.isnan(high)) and (low > 0 or high < 0)
