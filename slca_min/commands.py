@@ -135,13 +135,14 @@ def lowdata(args) -> None:
                         data=str(args.data), models=args.models, results_path=out / "results.csv", progress=not args.quiet)
     summary = summarize(rows)
     write_csv(out / "summary.csv", summary)
-    print(f"test metrics, mean +- std over {len(args.seeds)} seed(s); 'vs baseline': paired AUC difference over seeds "
-          f"[95% t-interval] (seeds won), * where the interval excludes 0; SAM weights: {setting['weights']}")
-    print(f"{'model':<14}{'fraction':>9}" + "".join(f"{m:>19}" for m in METRICS) + "   AUC vs baseline")
+    print(f"SAM weights: {setting['weights']}")
+    print(f"test metrics, mean +- std over {len(args.seeds)} seed(s) (all metrics in summary.csv); AUC vs baseline: "
+          "paired difference over seeds [95% t-interval] (seeds won), * where the interval excludes 0")
+    print(f"{'model':<14}{'fraction':>9}{'AUC':>17}{'balanced acc':>17}   AUC vs baseline")
     for s in summary:
         versus = (f"{s['auc_vs_baseline']:+.3f} [{s['ci95_low']:+.3f}, {s['ci95_high']:+.3f}] ({s['seeds_won']}/{s['seeds']})"
                   + (" *" if excludes_zero(s) else "")) if "auc_vs_baseline" in s else ""
-        print(f"{s['model']:<14}{s['fraction']:>9}" + "".join(f"{s[m + '_mean']:>11.3f} +- {s[m + '_std']:.3f}" for m in METRICS)
+        print(f"{s['model']:<14}{s['fraction']:>9}" + "".join(f"{s[m + '_mean']:>9.3f} +- {s[m + '_std']:.3f}" for m in ("auc", "balanced_acc"))
               + f"   {versus}" + (f"  ({s['note']})" if "note" in s else ""))
     if len(args.seeds) == 1:
         print("one seed: no interval can be given; pass --seeds 0 1 2 ... for one")
