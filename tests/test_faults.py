@@ -5,7 +5,6 @@ runs, much faster); the ones that need a process of their own (exit codes, file-
 concurrency) run `python -m slca_min` as one. Small phantoms at 32 px, the untrained tiny encoder.
 """
 import csv
-import json
 import resource
 import signal
 import subprocess
