@@ -6,7 +6,7 @@ import argparse
 
 from _cli import run
 
-from slca_min.data import save_phantoms
+from slca_min import save_phantoms
 
 
 def main() -> None:

@@ -1,11 +1,12 @@
 """slca_min: frozen SAM image features + Spatially Localized Channel Attention for medical image classification."""
 from .cache import extract
 from .classifier import SLCAClassifier
-from .data import RegionDataset, load_data, load_isic, load_medmnist, make_phantoms, save_phantoms, stratified_fraction
+from .data import RegionDataset, load_data, load_isic, load_medmnist, stratified_fraction
+from .phantoms import make_phantoms, oracle_regions, save_phantoms
 from .encoder import SAMEncoder
 from .slca import SLCA
 from .train import classification_metrics, evaluate, predict, train
 
 __all__ = ["SAMEncoder", "SLCA", "SLCAClassifier", "train", "evaluate", "predict", "classification_metrics",
            "RegionDataset", "load_data", "load_medmnist", "load_isic", "make_phantoms", "save_phantoms",
-           "stratified_fraction", "extract"]
+           "stratified_fraction", "extract", "oracle_regions"]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from .data import RegionDataset, load_data, save_phantoms
+from .data import RegionDataset, load_data
+from .phantoms import save_phantoms
 from .comparison import excludes_zero, lowdata as lowdata_grid, model_setting, result_setting, summarize
 from .experiments import NO_SAM, FitConfig, extract_splits, fit, load_encoder, weights_label
 from .files import check_writable, run_folder, write_csv, write_json

@@ -3,7 +3,8 @@
 Models: "baseline" (the plain backbone), "se" and "cbam" (attention from the backbone's own
 features: controls for any attention), "slca", "slca-shuffled" (SLCA fed the regions of another
 image: does it use the image's own SAM features?), "probe-linear" and "probe-knn" (SAM's pooled
-regions alone, no CNN). Results are rows in one CSV; a row carries every setting that can change
+regions alone, no CNN), and on phantoms "slca-oracle" (SLCA fed a perfect segmentation built from
+the lesion masks, no SAM: does location-aware gating help at all when its input is ideal?). Results are rows in one CSV; a row carries every setting that can change
 it, rows are only ever added, and a rerun skips what is already there with the same setting.
 """
 from __future__ import annotations
@@ -21,12 +22,13 @@ from .data import Split, num_classes, stratified_fraction
 from .encoder import SAMEncoder
 from .experiments import NO_SAM, FitConfig, fit, weights_label
 from .files import read_csv, write_csv
+from .phantoms import oracle_regions
 from .model_file import LIBRARY_VERSION
 from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
 from .train import METRICS, classification_metrics
 
-GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca"}
+GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca"}
 PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe}
 MODELS = (*GATED, *PROBES)
 USES_SAM = ("slca", "slca-shuffled", *PROBES)
@@ -46,7 +48,8 @@ def model_setting(model: str, setting: dict) -> dict:
     """The part of `setting` that can change `model`'s result: a model without SAM does not depend on the encoder."""
     if model in USES_SAM:
         return setting
-    return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": NO_SAM}
+    weights = "lesion masks (oracle, no SAM)" if model == "slca-oracle" else NO_SAM
+    return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": weights}
 
 
 def same_setting(row: dict, setting: dict) -> bool:
@@ -63,6 +66,12 @@ def shuffled(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         source[order] = np.roll(order, 1)  # image order[i] gets the regions of order[i - 1]
         out[split] = np.asarray(R)[source]
     return out
+
+
+def oracle_inputs(splits: dict[str, Split], grid: int) -> dict[str, np.ndarray]:
+    if any(split.masks is None for split in splits.values()):
+        raise ValueError("--models slca-oracle needs lesion masks ({split}_masks in the npz): phantoms have them")
+    return {name: oracle_regions(split.masks, grid) for name, split in splits.items()}
 
 
 def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray], indices: np.ndarray) -> tuple[dict, dict]:
@@ -90,14 +99,15 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows
             if r["model"] in models and same_setting(r, model_setting(r["model"], setting))}
     runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
-    shuffled_regions = shuffled(regions) if "slca-shuffled" in models else None
+    inputs = {"slca-shuffled": shuffled(regions) if "slca-shuffled" in models else None,
+              "slca-oracle": oracle_inputs(splits, config.grid) if "slca-oracle" in models else None}
     for i, (fraction, seed, model) in enumerate(runs, start=1):
         indices = stratified_fraction(splits["train"].labels, fraction, seed)
         extra = {}
         if model in PROBES:
             metrics, extra = run_probe(model, splits, regions, indices)
         else:
-            net, history, metrics = fit(splits, shuffled_regions if model == "slca-shuffled" else regions, gate=GATED[model],
+            net, history, metrics = fit(splits, inputs.get(model) or regions, gate=GATED[model],
                                         config=config, fraction=fraction, seed=seed, progress=progress,
                                         desc=f"[{i}/{len(runs)}] {model}, fraction {fraction}, seed {seed}")
             best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored

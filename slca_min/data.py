@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,14 +18,12 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from .encoder import to_rgb
-from .files import atomic_write
 from .images import read_image
 
 SPLITS = ("train", "val", "test")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ISIC_CLASSES = ("nevus", "melanoma", "seborrheic keratosis")
-PHANTOM_CLASSES = ("smooth margin", "irregular margin")
 
 
 @dataclass
@@ -34,6 +31,7 @@ class Split:
     images: Sequence  # np.ndarray (N, H, W[, 3]) uint8, or ImageFiles
     labels: np.ndarray  # (N,) int64
     class_names: tuple[str, ...] = ()  # name of class 0, 1, ... (the same in every split of a data set)
+    masks: np.ndarray | None = None  # (N, H, W) bool lesion masks, where the data set has them (phantoms)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -45,7 +43,8 @@ class Split:
 
     def subset(self, indices: np.ndarray) -> Split:
         images = self.images[indices] if isinstance(self.images, np.ndarray) else ImageFiles([self.images.paths[i] for i in indices])
-        return Split(images, self.labels[indices], self.class_names)
+        masks = None if self.masks is None else self.masks[indices]
+        return Split(images, self.labels[indices], self.class_names, masks)
 
 
 class ImageFiles:
@@ -109,7 +108,10 @@ def load_medmnist(path: str | Path) -> dict[str, Split]:
             raise ValueError(f"{path}: the {split} split is empty")
         if min(images.shape[1:3]) == 0:
             raise ValueError(f"{path}: {split}_images has shape {images.shape}; images must be at least 1x1 pixel")
-        splits[split] = Split(images, labels.reshape(-1).astype(np.int64))
+        masks = arrays.get(f"{split}_masks")
+        if masks is not None and masks.shape != images.shape[:3]:
+            raise ValueError(f"{path}: {split}_masks is {masks.shape}; expected {images.shape[:3]} like {split}_images")
+        splits[split] = Split(images, labels.reshape(-1).astype(np.int64), masks=None if masks is None else masks.astype(bool))
     names = tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays else ()
     return _finish(splits, path, names)
 
@@ -165,7 +167,7 @@ def _finish(splits: dict[str, Split], path: Path, class_names: Sequence[str] = (
     if class_names and len(class_names) != count:
         raise ValueError(f"{path}: {len(class_names)} class names for {count} classes")
     names = tuple(class_names) or tuple(str(c) for c in range(count))
-    return {k: Split(v.images, v.labels, names) for k, v in splits.items()}
+    return {k: Split(v.images, v.labels, names, v.masks) for k, v in splits.items()}
 
 
 def _check_labels(splits: dict[str, Split], path: Path) -> None:
@@ -232,50 +234,3 @@ class RegionDataset(Dataset):
                     x = x.flip(dim)
                     R = R.flip(dim) if R.numel() else R
         return x, R, int(self.labels[i])
-
-
-def make_phantoms(n: int, *, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Synthetic ultrasound-like images: one dark lesion on a speckle background, at a random place.
-
-    The class is a local property, the lesion's margin: 0 smooth (round or oval), 1 irregular
-    (spiculated). Both classes have the same size and brightness distribution, so a classifier
-    has to look at the lesion's edge. Returns images (n, size, size) uint8, labels (n,) int64
-    and lesion masks (n, size, size) bool.
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    images = np.empty((n, size, size), np.uint8)
-    masks = np.empty((n, size, size), bool)
-    labels = rng.integers(0, 2, n)
-    for i in range(n):
-        radius = size * rng.uniform(0.14, 0.2)
-        cy, cx = size * rng.uniform(0.3, 0.7, 2)
-        theta, distance = np.arctan2(yy - cy, xx - cx), np.hypot(yy - cy, xx - cx)
-        if labels[i] == 1:  # irregular margin: many sharp lobes
-            lobes = rng.integers(5, 9)
-            edge = radius * (1 + rng.uniform(0.35, 0.5) * np.abs(np.sin(lobes / 2 * theta + rng.uniform(0, np.pi))) - 0.25)
-        else:  # smooth margin: an oval
-            edge = radius * (1 + rng.uniform(0.0, 0.2) * np.cos(2 * (theta - rng.uniform(0, np.pi))))
-        masks[i] = distance <= edge
-        tissue = 110 + 25 * np.sin(xx / size * rng.uniform(2, 5) + rng.uniform(0, 6)) * np.cos(yy / size * rng.uniform(2, 5))
-        tissue = np.where(masks[i], rng.uniform(35, 60), tissue)
-        speckle = rng.gamma(4.0, 1 / 4.0, (size, size))  # multiplicative, mean 1
-        images[i] = np.clip(tissue * speckle, 0, 255).astype(np.uint8)
-    return images, labels.astype(np.int64), masks
-
-
-def save_phantoms(path: str | Path, *, n: int = 600, size: int = 64, seed: int = 0,
-                  split: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> Path:
-    """Phantoms in MedMNIST npz format ({split}_images, {split}_labels (N, 1)), plus {split}_masks and class_names."""
-    images, labels, masks = make_phantoms(n, size=size, seed=seed)
-    ends = np.cumsum([math.floor(f * n) for f in split[:2]])
-    parts = dict(zip(SPLITS, np.split(np.arange(n), ends)))
-    if min(len(p) for p in parts.values()) == 0:
-        raise ValueError(f"n={n}: too few phantoms for a non-empty train/val/test split")
-    arrays = {}
-    for name, idx in parts.items():
-        arrays.update({f"{name}_images": images[idx], f"{name}_labels": labels[idx, None], f"{name}_masks": masks[idx]})
-    arrays["class_names"] = np.array(PHANTOM_CLASSES)
-    with atomic_write(path) as tmp, open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a name
-        np.savez_compressed(f, **arrays)
-    return Path(path)

@@ -76,7 +76,8 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     indices = stratified_fraction(splits["train"].labels, fraction, seed)
     torch.manual_seed(seed)
     model = SLCAClassifier(num_classes=num_classes(splits), backbone=config.backbone, gate=gate or ("slca" if slca else "none"),
-                           grid=config.grid, pretrained_backbone=config.pretrained_backbone)
+                           grid=config.grid, pretrained_backbone=config.pretrained_backbone,
+                           in_channels=256 if regions is None else regions["train"].shape[1])  # 2 for oracle regions
     history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=config.epochs, lr=config.lr,
                     batch_size=config.batch_size, seed=seed, device=config.device,
                     class_weights=config.class_weights, progress=progress, desc=desc)

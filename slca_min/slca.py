@@ -23,7 +23,7 @@ class SLCA(nn.Module):
     def __init__(self, in_channels: int = 256, stage_channels: Sequence[int] = (64, 128, 256, 512),
                  reduction: int = 4, act_layer: type[nn.Module] = nn.ReLU):
         super().__init__()
-        hidden = in_channels // reduction
+        hidden = max(8, in_channels // reduction)  # 64 for SAM; at least 8 for few-channel inputs (the oracle)
         self.squeeze = nn.Conv2d(in_channels, hidden, kernel_size=1)
         self.act = act_layer()
         self.excite = nn.ModuleList(nn.Conv2d(hidden, c, kernel_size=1) for c in stage_channels)

@@ -67,7 +67,7 @@ def test_lowdata_resumes(workdir, monkeypatch):
 ])
 def test_bad_input_exits_2_with_one_line(workdir, capsys, args, message):
     (workdir / "bad.npz").write_bytes(b"garbage")
-    from slca_min.data import save_phantoms
+    from slca_min import save_phantoms
 
     save_phantoms(workdir / "x.npz", n=30, size=16)
     assert main(args + ["--quiet"]) == 2

@@ -58,11 +58,11 @@ def test_every_model_side_by_side_from_the_cli(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     save_phantoms("p.npz", n=40, size=32)
-    models = "baseline,se,cbam,slca,slca-shuffled,probe-linear,probe-knn"
+    models = "baseline,se,cbam,slca,slca-shuffled,probe-linear,probe-knn,slca-oracle"
     assert main(["lowdata", "--data", "p.npz", "--models", models, "--fractions", "1.0", "--seeds", "0", "1",
                  "--epochs", "1", "--image-size", "32", "--grid", "4", "--quiet"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "runs/lowdata/results.csv")))
-    assert sorted({r["model"] for r in rows}) == sorted(models.split(",")) and len(rows) == 14
+    assert sorted({r["model"] for r in rows}) == sorted(models.split(",")) and len(rows) == 16
     assert all(int(r["n_params"]) > 0 for r in rows if r["model"] != "probe-knn")
     params = {r["model"]: int(r["n_params"]) for r in rows}
     assert params["baseline"] < params["se"] < params["cbam"] and params["slca"] == params["slca-shuffled"]
@@ -70,3 +70,20 @@ def test_every_model_side_by_side_from_the_cli(tmp_path, monkeypatch, capsys):
     summary = list(csv.DictReader(open(tmp_path / "runs/lowdata/summary.csv")))
     assert all(s["auc_vs_baseline"] != "" for s in summary if s["model"] != "baseline")
     assert "AUC vs baseline" in capsys.readouterr().out
+    assert {r["weights"] for r in rows if r["model"] == "slca-oracle"} == {"lesion masks (oracle, no SAM)"}
+    np.savez("nomasks.npz", **{k: v for k, v in np.load("p.npz").items() if not k.endswith("_masks")})
+    assert main(["lowdata", "--data", "nomasks.npz", "--models", "slca-oracle", "--epochs", "1", "--quiet"]) == 2
+    assert "needs lesion masks" in capsys.readouterr().err
+
+
+def test_oracle_regions_are_lesion_and_border_fractions():
+    from slca_min import oracle_regions
+
+    mask = np.zeros((1, 8, 8), bool)
+    mask[0, 2:6, 2:6] = True  # a 4x4 square lesion
+    R = oracle_regions(mask, grid=2).astype(np.float32)  # (1, 2, 2, 2): each region is a 4x4 quadrant
+    assert R.shape == (1, 2, 2, 2)
+    np.testing.assert_allclose(R[0, 0], 4 / 16)  # each quadrant holds 2x2 lesion pixels
+    # the border band (dilation minus erosion) in each quadrant: the 3x3 corner around the lesion's corner, minus
+    # the one interior pixel that erosion keeps
+    np.testing.assert_allclose(R[0, 1], 8 / 16)
