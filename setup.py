@@ -20,6 +20,7 @@ setup(
     extras_require={
         "dev": ["pytest", "nbclient", "nbformat", "ipykernel"],
         "notebooks": ["jupyter"],
-        "timm": ["timm"],  # backbone="timm:NAME" (e.g. timm:senet154, the paper's SENet-154)
+        "timm": ["timm"],
+        "dicom": ["pydicom>=3"],  # .dcm images  # backbone="timm:NAME" (e.g. timm:senet154, the paper's SENet-154)
     },
 )

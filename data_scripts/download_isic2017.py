@@ -14,7 +14,7 @@ from _cli import run
 from PIL import Image
 from tqdm import tqdm
 
-from slca_min.data import atomic_write
+from slca_min.files import atomic_write
 from slca_min.download import fetch
 
 SPLITS = {"train": ("ISIC-2017_Training_Data.zip", "ISIC-2017_Training_Part3_GroundTruth.csv"),

@@ -1,7 +1,9 @@
 """slca_min: frozen SAM image features + Spatially Localized Channel Attention for medical image classification."""
 from .cache import extract
 from .classifier import SLCAClassifier
-from .data import RegionDataset, load_data, load_isic, load_medmnist, stratified_fraction
+from .data import load_data, load_medmnist, stratified_fraction
+from .dataset import RegionDataset
+from .folders import load_csv, load_folder, load_isic
 from .phantoms import make_phantoms, oracle_regions, save_phantoms
 from .encoder import SAMEncoder
 from .slca import SLCA

@@ -1,4 +1,4 @@
-"""Command line: python -m slca_min {demo,extract,train,evaluate,lowdata} --help
+"""Command line: python -m slca_min {demo,extract,train,evaluate,predict,lowdata} --help
 
 Bad input exits with code 2 and one line naming the option or file and the fix, never a
 traceback. Without a SAM checkpoint every command uses the untrained tiny encoder and says so
@@ -83,6 +83,16 @@ def models(text: str) -> list[str]:
     return names
 
 
+def split_fractions(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) <= 0 or abs(sum(parts) - 1) > 1e-6:
+        raise argparse.ArgumentTypeError(f"{text!r}: three positive fractions train,val,test that sum to 1, e.g. 0.7,0.1,0.2")
+    return parts
+
+
 positive = number(int, 1)
 
 
@@ -117,7 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="read images over Pillow's decompression-bomb limit (only files you trust)")
     common.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     data = Parser(add_help=False)
-    data.add_argument("--data", required=True, help="MedMNIST-format .npz (phantoms too) or ISIC folder")
+    data.add_argument("--data", required=True, help="MedMNIST-format .npz (phantoms too), an ISIC folder, a folder of "
+                                                    "class folders, or a CSV of path,label[,split]")
+    data.add_argument("--split-fractions", type=split_fractions, default=(0.7, 0.1, 0.2),
+                      help="train,val,test fractions for folders and CSVs without splits (default 0.7,0.1,0.2)")
 
     def add(name, run, help, parents):
         p = subcommands.add_parser(name, parents=parents, help=help, description=help)
@@ -145,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("evaluate", commands.evaluate, "score a model.pt written by train", [common, data])
     p.add_argument("--model", required=True, help="model.pt written by `train`")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="(default %(default)s)")
+
+    p = add("predict", commands.predict, "classify new images with a model.pt written by train", [common])
+    p.add_argument("--model", required=True, help="model.pt written by `train`")
+    p.add_argument("--images", required=True, nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--out", default="runs/predict", help="where predictions.csv goes (default %(default)s)")
 
     p = add("lowdata", commands.lowdata, "models side by side over training fractions and seeds", [common, data])
     add_fitting(p)

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import torch
 
-from .data import RegionDataset, load_data
+from .cache import extract as extract_regions
+from .data import ImageFiles, fingerprint, load_data
+from .dataset import RegionDataset
 from .phantoms import save_phantoms
 from .comparison import excludes_zero, lowdata as lowdata_grid, model_setting, result_setting, summarize
 from .experiments import NO_SAM, FitConfig, extract_splits, fit, load_encoder, weights_label
 from .files import check_writable, run_folder, write_csv, write_json
 from .images import allow_large_images
 from .model_file import check_model, describe_model, load_model, save_model
+from .predict import image_paths, predict_images, prediction_rows
 from .train import METRICS, evaluate as evaluate_model
 from .viz import plot_attention, plot_lowdata, plot_metrics
 
@@ -31,7 +34,7 @@ def prepare(args, need_regions: bool = True):
     """Load and check the data, then the encoder, then the regions (cached)."""
     if args.allow_large_images:
         allow_large_images()
-    splits = load_data(args.data)
+    splits = load_data(args.data, split=getattr(args, "split_fractions", (0.7, 0.1, 0.2)))
     encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device)
     print(f"data: {args.data} ({', '.join(f'{k} {len(v)}' for k, v in splits.items())}; "
           f"classes: {', '.join(splits['train'].class_names)})")
@@ -103,7 +106,8 @@ def train(args) -> None:
         row = {"model": name, **metrics, "fraction": args.fraction, "seed": args.seed, "data": args.data,
                "n_params": sum(p.numel() for p in model.parameters()), **model_setting(name, result_setting(config, splits, encoder))}
         print_table([row])
-        description = describe_model(model, config=config, class_names=splits["train"].class_names, encoder=encoder)
+        description = describe_model(model, config=config, class_names=splits["train"].class_names, encoder=encoder,
+                                     multilabel=splits["train"].multilabel)
         save_model(staging / "model.pt", model, description)
         write_csv(staging / "history.csv", [{**h, "weights": label} for h in history])
         write_csv(staging / "results.csv", [row])
@@ -125,6 +129,33 @@ def evaluate(args) -> None:
     print(f"{args.model} on the {args.split} split of {args.data}:")
     print_table([{"model": {"none": "baseline"}.get(saved["gate"], saved["gate"]), **metrics,
                   "weights": weights_label(encoder) if uses_sam else NO_SAM}])
+
+
+def predict(args) -> None:
+    if args.allow_large_images:
+        allow_large_images()
+    check_writable(args.out)
+    model, saved = load_model(args.model, device=args.device)
+    images = ImageFiles(image_paths(args.images))
+    regions, label = None, NO_SAM
+    if saved["gate"] == "slca":
+        args.sam_input, args.grid = args.sam_input or saved["sam_input"], args.grid or saved["grid"]
+        encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device)
+        check_model(saved, args.model, encoder=encoder, grid=args.grid)
+        label = weights_label(encoder)
+        cache = Path(args.cache_dir) / f"predict-{fingerprint(images)}-{encoder.model_type}-{encoder.sam_input}-g{args.grid}.npy"
+        regions = extract_regions(images, encoder, cache, grid=args.grid, progress=not args.quiet, desc="regions")
+    probabilities = predict_images(model, None, images, regions=regions, device=args.device)
+    rows = prediction_rows(images.paths, probabilities, saved, label)
+    write_csv(Path(args.out) / "predictions.csv", rows)
+    print(f"{args.model} on {len(rows)} image(s); SAM weights: {label}")
+    width = max(len(r["path"]) for r in rows[:10])
+    for r in rows[:10]:
+        best = max((v for k, v in r.items() if k.startswith("p(")))
+        print(f"{r['path']:<{width}}  {r['predicted']}  ({best:.2f})")
+    if len(rows) > 10:
+        print(f"... {len(rows) - 10} more")
+    print(f"wrote {args.out}/predictions.csv")
 
 
 def lowdata(args) -> None:

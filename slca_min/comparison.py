@@ -75,6 +75,8 @@ def oracle_inputs(splits: dict[str, Split], grid: int) -> dict[str, np.ndarray]:
 
 
 def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray], indices: np.ndarray) -> tuple[dict, dict]:
+    if splits["train"].multilabel:
+        raise ValueError(f"--models {name}: probes are for single-label data; leave them out for multi-label sets")
     train_x, test_x = standardize(pooled_features(regions["train"][indices]), pooled_features(regions["test"]))
     labels = splits["train"].labels[indices]
     scores = PROBES[name](train_x, labels, test_x, num_classes(splits))

@@ -1,11 +1,11 @@
-"""Data: MedMNIST npz files, the ISIC 2017 folder layout, synthetic phantoms, and the training dataset.
+"""Data sets: the Split, the loader for every source (`load_data`), MedMNIST npz files, label checks, subsets.
 
 Every loader returns {"train": Split, "val": Split, "test": Split}; a Split holds images (an
-array or a lazy list of files, indexable, uint8 HxW or HxWx3) and labels (N,) int64.
-"""
+array or a lazy list of files, indexable, uint8 HxW or HxWx3), labels ((N,) int64 class
+indices, or (N, L) 0/1 for multi-label data such as ChestMNIST) and the class names.
+""" 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -13,28 +13,26 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch.utils.data import Dataset
 
-from .encoder import to_rgb
 from .images import read_image
+from .medmnist_info import MEDMNIST, flag_of
 
 SPLITS = ("train", "val", "test")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-ISIC_CLASSES = ("nevus", "melanoma", "seborrheic keratosis")
 
 
 @dataclass
 class Split:
     images: Sequence  # np.ndarray (N, H, W[, 3]) uint8, or ImageFiles
-    labels: np.ndarray  # (N,) int64
+    labels: np.ndarray  # (N,) int64 class indices, or (N, L) 0/1 for multi-label data
     class_names: tuple[str, ...] = ()  # name of class 0, 1, ... (the same in every split of a data set)
     masks: np.ndarray | None = None  # (N, H, W) bool lesion masks, where the data set has them (phantoms)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def multilabel(self) -> bool:
+        return self.labels.ndim == 2
 
     @cached_property
     def fingerprint(self) -> str:
@@ -72,14 +70,20 @@ def fingerprint(images: Sequence) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_data(path: str | Path) -> dict[str, Split]:
-    """A MedMNIST-format .npz file (phantoms included) or an ISIC folder written by download_isic2017.py."""
+def load_data(path: str | Path, *, split: tuple[float, float, float] = (0.7, 0.1, 0.2), seed: int = 0) -> dict[str, Split]:
+    """Any supported data set: a MedMNIST-format .npz (phantoms included), an ISIC folder written by
+    download_isic2017.py, a folder of class folders (optionally under train/ val/ test/), or a CSV of
+    path,label[,split]. Folders and CSVs without splits are split by `split` (stratified, `seed`)."""
+    from .folders import load_csv, load_folder, load_isic  # folders.py builds on this module
+
     path = Path(path)
     if path.is_dir():
-        return load_isic(path)
+        return load_isic(path) if (path / "train" / "labels.csv").is_file() else load_folder(path, split=split, seed=seed)
+    if path.suffix.lower() == ".csv":
+        return load_csv(path, split=split, seed=seed)
     if path.suffix != ".npz":
-        raise ValueError(f"{path}: expected a MedMNIST .npz file or an ISIC folder; "
-                         "see data_scripts/download_medmnist.py or make_phantoms.py")
+        raise ValueError(f"{path}: expected a MedMNIST .npz file, an image folder or a CSV of path,label; "
+                         "see the README's \"Your own data\"")
     return load_medmnist(path)
 
 
@@ -102,8 +106,9 @@ def load_medmnist(path: str | Path) -> dict[str, Split]:
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if images.dtype != np.uint8 or not (images.ndim == 3 or images.ndim == 4 and images.shape[3] == 3):
             raise ValueError(f"{path}: {split}_images is {images.dtype} {images.shape}; expected uint8 (N, H, W) or (N, H, W, 3)")
-        if not np.issubdtype(labels.dtype, np.integer) or labels.shape not in ((len(images), 1), (len(images),)):
-            raise ValueError(f"{path}: {split}_labels is {labels.dtype} {labels.shape}; expected integers of shape ({len(images)}, 1)")
+        if not np.issubdtype(labels.dtype, np.integer) or labels.ndim not in (1, 2) or len(labels) != len(images):
+            raise ValueError(f"{path}: {split}_labels is {labels.dtype} {labels.shape}; expected integers of shape "
+                             f"({len(images)}, 1), or ({len(images)}, L) for multi-label data")
         if len(images) == 0:
             raise ValueError(f"{path}: the {split} split is empty")
         if min(images.shape[1:3]) == 0:
@@ -111,58 +116,23 @@ def load_medmnist(path: str | Path) -> dict[str, Split]:
         masks = arrays.get(f"{split}_masks")
         if masks is not None and masks.shape != images.shape[:3]:
             raise ValueError(f"{path}: {split}_masks is {masks.shape}; expected {images.shape[:3]} like {split}_images")
-        splits[split] = Split(images, labels.reshape(-1).astype(np.int64), masks=None if masks is None else masks.astype(bool))
-    names = tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays else ()
-    return _finish(splits, path, names)
-
-
-def load_isic(folder: str | Path) -> dict[str, Split]:
-    """folder/{train,val,test}/labels.csv (image_id, label) beside the images (image_id.jpg)."""
-    folder = Path(folder)
-    splits = {}
-    for split in SPLITS:
-        table = folder / split / "labels.csv"
-        if not table.is_file():
-            raise FileNotFoundError(f"{table}: missing; write the folder with data_scripts/download_isic2017.py")
-        rows = read_table(table, ("image_id", "label"))
-        paths = [folder / split / f"{row['image_id']}.jpg" for row in rows]
-        missing = [p for p in paths if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(f"{missing[0]}: listed in {table} but missing ({len(missing)} missing in all)")
-        labels = []
-        for line, row in enumerate(rows, start=2):
-            if row["label"] not in {str(c) for c in range(len(ISIC_CLASSES))}:
-                raise ValueError(f"{table}, line {line}: label {row['label']!r}; ISIC labels are 0..{len(ISIC_CLASSES) - 1} "
-                                 f"({', '.join(ISIC_CLASSES)})")
-            labels.append(int(row["label"]))
-        labels = np.array(labels, dtype=np.int64)
-        splits[split] = Split(ImageFiles(paths), labels)
-    return _finish(splits, folder, ISIC_CLASSES)
-
-
-def read_table(path: Path, columns: Sequence[str]) -> list[dict]:
-    """Rows of a UTF-8 CSV (a byte-order mark is fine) that has `columns`; every row must fill them."""
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); "
-                         "save it as UTF-8") from None
-    if not rows or not set(columns) <= rows[0].keys():
-        raise ValueError(f"{path}: expected columns {','.join(columns)} and at least one row")
-    for line, row in enumerate(rows, start=2):
-        if any(not row.get(c) for c in columns):
-            raise ValueError(f"{path}, line {line}: a value is missing (need {', '.join(columns)})")
-    return rows
+        labels = labels.reshape(-1) if labels.ndim == 1 or labels.shape[1] == 1 else labels  # (N,) or (N, L)
+        splits[split] = Split(images, labels.astype(np.int64), masks=None if masks is None else masks.astype(bool))
+    flag = flag_of(path)
+    names = (tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays
+             else MEDMNIST[flag][1] if flag else ())
+    return finish_splits(splits, path, names)
 
 
 def num_classes(splits: dict[str, Split]) -> int:
-    return int(splits["train"].labels.max()) + 1
+    """Outputs of a model for these splits: classes, or labels for multi-label data."""
+    labels = splits["train"].labels
+    return labels.shape[1] if labels.ndim == 2 else int(labels.max()) + 1
 
 
-def _finish(splits: dict[str, Split], path: Path, class_names: Sequence[str] = ()) -> dict[str, Split]:
+def finish_splits(splits: dict[str, Split], path: Path, class_names: Sequence[str] = ()) -> dict[str, Split]:
     """Check the labels, then name the classes ("0", "1", ... when the data set has no names)."""
-    _check_labels(splits, path)
+    check_labels(splits, path)
     count = num_classes(splits)
     if class_names and len(class_names) != count:
         raise ValueError(f"{path}: {len(class_names)} class names for {count} classes")
@@ -170,8 +140,18 @@ def _finish(splits: dict[str, Split], path: Path, class_names: Sequence[str] = (
     return {k: Split(v.images, v.labels, names, v.masks) for k, v in splits.items()}
 
 
-def _check_labels(splits: dict[str, Split], path: Path) -> None:
-    """Labels are 0..C-1 and every class occurs in train: a class that never trains cannot be learned or scored."""
+def check_labels(splits: dict[str, Split], path: Path) -> None:
+    """Labels are 0..C-1 and every class occurs in train: a class that never trains cannot be learned or scored.
+    Multi-label: 0/1 values, the same number of labels in every split, every label positive somewhere in train."""
+    if splits["train"].multilabel:
+        width = splits["train"].labels.shape[1]
+        for name, split in splits.items():
+            if split.labels.ndim != 2 or split.labels.shape[1] != width or not np.isin(split.labels, (0, 1)).all():
+                raise ValueError(f"{path}: {name} labels must be 0/1 of shape (N, {width}) like train's")
+        absent = np.flatnonzero(splits["train"].labels.sum(0) == 0)
+        if len(absent):
+            raise ValueError(f"{path}: label {absent[0]} is never positive in the train split; it cannot be learned")
+        return
     for name, split in splits.items():
         if split.labels.min() < 0:
             raise ValueError(f"{path}: {name} labels include {split.labels.min()}; labels must be 0..C-1")
@@ -190,47 +170,20 @@ def _check_labels(splits: dict[str, Split], path: Path) -> None:
 
 
 def stratified_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
-    """Indices of a class-stratified random `fraction` of the items, at least one per class (sorted)."""
+    """Indices of a class-stratified random `fraction` of the items, at least one per class (sorted).
+    For multi-label (N, L) labels: a random fraction that keeps every label present."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction={fraction}: must be in (0, 1]")
     rng = np.random.default_rng(seed)
+    if labels.ndim == 2:  # multi-label: a random fraction, plus one positive of every label it misses
+        chosen = set(rng.permutation(len(labels))[:max(1, round(fraction * len(labels)))].tolist())
+        for j in range(labels.shape[1]):
+            positives = np.flatnonzero(labels[:, j])
+            if len(positives) and not chosen & set(positives.tolist()):
+                chosen.add(int(rng.choice(positives)))
+        return np.array(sorted(chosen))
     chosen = []
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         chosen.append(rng.choice(members, size=max(1, round(fraction * len(members))), replace=False))
     return np.sort(np.concatenate(chosen))
-
-
-class RegionDataset(Dataset):
-    """(image_tensor, regions, label) for training: image resized to image_size, grey to 3 channels,
-    ImageNet-normalized; with augment=True, random flips applied to the image and its region map together.
-
-    regions: (N, 256, g, g) array or tensor (fp16 from the cache is fine), or None for a
-    baseline-only run (then an empty tensor stands in).
-    """
-
-    def __init__(self, images: Sequence, labels: np.ndarray, regions=None, *, image_size: int = 224, augment: bool = False):
-        if regions is not None and len(regions) != len(labels):
-            raise ValueError(f"regions: {len(regions)} region maps for {len(labels)} images")
-        if torch.is_tensor(regions):
-            regions = regions.cpu().numpy()
-        self.images, self.labels, self.regions = images, np.asarray(labels, dtype=np.int64), regions
-        self.image_size, self.augment = image_size, augment
-        self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int):
-        x = torch.from_numpy(to_rgb(self.images[i], i)).permute(2, 0, 1).float() / 255  # (3, H, W)
-        x = F.interpolate(x[None], size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
-                          align_corners=False)[0]
-        x = (x - self.mean) / self.std
-        R = torch.empty(0) if self.regions is None else torch.from_numpy(np.array(self.regions[i], dtype=np.float32))
-        if self.augment:
-            for dim, flip in zip((-1, -2), torch.rand(2) < 0.5):  # horizontal, vertical
-                if flip:
-                    x = x.flip(dim)
-                    R = R.flip(dim) if R.numel() else R
-        return x, R, int(self.labels[i])

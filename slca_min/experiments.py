@@ -13,7 +13,8 @@ import torch
 
 from .cache import extract
 from .classifier import SLCAClassifier
-from .data import RegionDataset, Split, num_classes, stratified_fraction
+from .data import Split, num_classes, stratified_fraction
+from .dataset import RegionDataset
 from .encoder import SAMEncoder
 from .train import evaluate, train
 

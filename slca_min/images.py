@@ -1,9 +1,15 @@
-"""Reading image files as HxWx3 uint8 RGB: every mode Pillow knows, 16-bit data scaled, errors that name the file.
+"""Reading image files as HxWx3 uint8 RGB: every mode Pillow knows, 16-bit data scaled, DICOM, errors that name the file.
 
 16-bit (and 32-bit integer or float) images are scaled linearly from their own range to 0..255:
 value -> 255 * (value - min) / (max - min). This keeps the contrast of 12-bit data stored in a
 16-bit container (the common case in medical imaging), which a plain conversion would clip to
 solid white. A constant image becomes black.
+
+DICOM (.dcm, through pydicom: `pip install -e ".[dicom]"`): the modality LUT first (rescale
+slope and intercept, e.g. CT to Hounsfield units), then the file's first window (values from
+center - width/2 to center + width/2 mapped linearly to 0..255, clipped outside), or the image
+range when the file has no window; MONOCHROME1 is inverted (so that bright means dense);
+colour images (RGB, YBR, palette) are converted to RGB. One frame per file.
 """
 from __future__ import annotations
 
@@ -26,9 +32,43 @@ def scale_to_uint8(a: np.ndarray) -> np.ndarray:
     return np.round((a - low) * (255 / (high - low))).astype(np.uint8)
 
 
+def read_dicom(path: Path) -> np.ndarray:
+    """A DICOM file -> HxWx3 uint8 RGB, by the rule in the module docstring."""
+    try:
+        import pydicom
+        from pydicom.pixels import apply_color_lut, apply_modality_lut
+    except ImportError:
+        raise ImportError(f"{path}: reading DICOM needs pydicom: pip install -e \".[dicom]\"") from None
+    try:
+        ds = pydicom.dcmread(path)
+        pixels = ds.pixel_array
+    except Exception as e:
+        raise ValueError(f"{path}: cannot be read as DICOM ({type(e).__name__}: {e}); replace or remove the file") from None
+    if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
+        raise ValueError(f"{path}: {ds.NumberOfFrames} frames; slca_min reads one image per file (export the frames)")
+    photometric = ds.PhotometricInterpretation
+    if photometric == "PALETTE COLOR":
+        return scale_to_uint8(apply_color_lut(pixels, ds))
+    if photometric == "RGB" or photometric.startswith("YBR"):  # pydicom's pixel_array already converts YBR to RGB
+        return scale_to_uint8(pixels)
+    values = apply_modality_lut(pixels, ds).astype(np.float64)
+    center, width = ds.get("WindowCenter"), ds.get("WindowWidth")
+    if center is not None and width is not None:
+        first = lambda v: float(v[0] if isinstance(v, pydicom.multival.MultiValue) else v)  # noqa: E731
+        low, high = first(center) - first(width) / 2, first(center) + first(width) / 2
+        grey = np.round(np.clip((values - low) / (high - low), 0, 1) * 255).astype(np.uint8)
+    else:
+        grey = scale_to_uint8(values)
+    if photometric == "MONOCHROME1":
+        grey = 255 - grey
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """One image file -> HxWx3 uint8 RGB (grey repeated, alpha dropped, palette and CMYK converted)."""
+    """One image file -> HxWx3 uint8 RGB (grey repeated, alpha dropped, palette and CMYK converted; DICOM as above)."""
     path = Path(path)
+    if path.suffix.lower() == ".dcm":
+        return read_dicom(path)
     try:
         with Image.open(path) as image:
             image.load()

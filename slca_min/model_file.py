@@ -24,10 +24,11 @@ except PackageNotFoundError:  # run from a source tree without `pip install -e .
     LIBRARY_VERSION = "unknown"
 
 
-def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None) -> dict:
+def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None, multilabel: bool = False) -> dict:
     """Everything about `model` that a later command must match (encoder fields only where SLCA uses SAM)."""
     uses_sam = model.gate_type == "slca"
     return {"library": LIBRARY_VERSION, "num_classes": model.num_classes, "class_names": list(class_names),
+            "task": "multi-label" if multilabel else "multi-class",
             "backbone": config.backbone, "gate": model.gate_type, "stages": list(model.stages),
             "grid": config.grid, "image_size": config.image_size,
             "weights": encoder.weights if uses_sam else None, "model_type": encoder.model_type if uses_sam else None,
@@ -53,8 +54,10 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
         saved = torch.load(path, map_location="cpu", weights_only=True)
         d = saved["description"]
         model = SLCAClassifier(num_classes=d["num_classes"], backbone=d["backbone"], gate=d["gate"],
-                               stages=d["stages"] or (1, 2, 3, 4), grid=d["grid"])
+                               stages=d["stages"] or (1, 2, 3, 4), grid=d["grid"],
+                               in_channels=saved["state_dict"].get("slca.squeeze.weight", torch.empty(0, 256)).shape[1])
         model.load_state_dict(saved["state_dict"])
+        model.description = d  # what predict_images needs: image size, grid, task, encoder
     except Exception as e:
         raise ValueError(f"{path}: not a model.pt written by this version of `python -m slca_min train` "
                          f"({type(e).__name__}); train it again") from None

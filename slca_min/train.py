@@ -20,7 +20,8 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     """Train `model` on (image, regions, label) batches; keep the epoch with the best validation AUC.
 
     AdamW with a cosine schedule over all steps, cross-entropy (class_weights: None, "balanced"
-    or one weight per class). Model selection: validation AUC, ties broken by balanced accuracy;
+    or one weight per class); for multi-label data ((N, L) 0/1 labels) binary cross-entropy per
+    label ("balanced": each label's positives weighted by negatives / positives). Model selection: validation AUC, ties broken by balanced accuracy;
     the best weights are restored at the end. Returns one dict per epoch (losses, val metrics,
     lr, seconds; "best" is True where the epoch became the best so far, and the last such epoch
     is the one restored). With the same seed on the CPU, two runs give the same history (bar
@@ -37,6 +38,7 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         raise ValueError("train_set is empty")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
+    multilabel = np.ndim(train_set.labels) == 2
     weight = None if class_weights is None else _class_weights(class_weights, train_set, model.num_classes, device)
 
     history, best_score, best_state = [], None, None
@@ -46,7 +48,9 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         model.train()
         for x, R, y in loader:
             x, R, y = x.to(device), R.to(device), y.to(device)
-            loss = F.cross_entropy(model(x, R), y, weight=weight)
+            logits = model(x, R)
+            loss = (F.binary_cross_entropy_with_logits(logits, y, pos_weight=weight) if multilabel
+                    else F.cross_entropy(logits, y, weight=weight))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: training loss is {loss.item()}; "
                                          f"lower lr (now {lr}) or look for NaN/inf in the inputs")
@@ -60,7 +64,7 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
 
         scores, labels = predict(model, val_set, batch_size=batch_size, device=device)
         val = classification_metrics(labels, scores)
-        val_loss = float(-np.log(np.clip(scores[np.arange(len(labels)), labels], 1e-12, None)).mean())
+        val_loss = log_loss(labels, scores)
         history.append({"epoch": epoch, "train_loss": total_loss / seen, "val_loss": val_loss,
                         **{f"val_{k}": v for k, v in val.items()}, "lr": scheduler.get_last_lr()[0],
                         "seconds": time.perf_counter() - start})
@@ -84,18 +88,29 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     return history
 
 
+def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mean cross-entropy of probabilities: of the true class, or per label (binary) for multi-label data."""
+    p = np.clip(scores, 1e-12, 1 - 1e-12)
+    if labels.ndim == 2:
+        return float(-(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean())
+    return float(-np.log(p[np.arange(len(labels)), labels]).mean())
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
             device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities (N, num_classes) and labels (N,) for every item of `dataset`."""
+    """Probabilities (N, num_classes) and labels for every item of `dataset`: softmax over classes, or a
+    sigmoid per label when the labels are multi-label vectors."""
     model.to(device).eval()
     scores, labels = [], []
     for x, R, y in DataLoader(dataset, batch_size=batch_size):
-        scores.append(torch.softmax(model(x.to(device), R.to(device)), dim=1).cpu())
+        logits = model(x.to(device), R.to(device))
+        scores.append((torch.sigmoid(logits) if y.dim() == 2 else torch.softmax(logits, dim=1)).cpu())
         labels.append(y)
     if not scores:
         raise ValueError("cannot evaluate on an empty dataset")
-    return torch.cat(scores).double().numpy(), torch.cat(labels).numpy()
+    labels = torch.cat(labels)
+    return torch.cat(scores).double().numpy(), (labels.long() if labels.dim() == 2 else labels).numpy()
 
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
@@ -118,6 +133,8 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, 
     classes present in y_true (NaN when it is undefined). f1_macro: mean F1 over the classes in
     y_true or the predictions (F1 = 0 where a class is never predicted).
     """
+    if np.ndim(y_true) == 2:
+        return multilabel_metrics(np.asarray(y_true).astype(int), np.asarray(scores, dtype=float))
     y_true, scores = np.asarray(y_true).astype(int).ravel(), np.asarray(scores, dtype=float)
     y_pred = scores.argmax(1)
     present = np.unique(y_true)
@@ -136,6 +153,19 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, 
             "auc": float(auc), "f1_macro": float(np.mean(f1))}
 
 
+def multilabel_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Multi-label (N, L) 0/1 labels and per-label probabilities, as the MedMNIST evaluator defines them:
+    acc, the mean over labels of the accuracy at threshold 0.5; auc, the mean ROC AUC over labels
+    (labels with one class only in y_true left out). balanced_acc and f1_macro: the mean over labels
+    of each label's binary balanced accuracy and macro F1 (over its two classes)."""
+    y_pred = scores > 0.5
+    per_label = [classification_metrics(y_true[:, j], np.stack([1 - scores[:, j], scores[:, j]], 1))
+                 for j in range(y_true.shape[1])]
+    aucs = [m["auc"] for m in per_label if not math.isnan(m["auc"])]
+    return {"acc": float((y_pred == y_true).mean()), "balanced_acc": float(np.mean([m["balanced_acc"] for m in per_label])),
+            "auc": float(np.mean(aucs)) if aucs else math.nan, "f1_macro": float(np.mean([m["f1_macro"] for m in per_label]))}
+
+
 def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC as the Mann-Whitney statistic: P(score of a positive > score of a negative), ties count 1/2."""
     positive = np.asarray(positive, dtype=bool)
@@ -152,8 +182,13 @@ def _class_weights(class_weights, train_set: Dataset, num_classes: int, device) 
     if isinstance(class_weights, str):
         if class_weights != "balanced":
             raise ValueError(f"class_weights={class_weights!r}: use None, 'balanced' or one weight per class")
-        counts = np.bincount(np.asarray(train_set.labels), minlength=num_classes)
-        class_weights = len(train_set.labels) / (num_classes * np.maximum(counts, 1))
+        labels = np.asarray(train_set.labels)
+        if labels.ndim == 2:  # multi-label: BCE's pos_weight, negatives / positives per label
+            positives = labels.sum(0)
+            class_weights = (len(labels) - positives) / np.maximum(positives, 1)
+        else:
+            counts = np.bincount(labels, minlength=num_classes)
+            class_weights = len(labels) / (num_classes * np.maximum(counts, 1))
     if len(class_weights) != num_classes:
         raise ValueError(f"class_weights has {len(class_weights)} entries; the model has {num_classes} classes")
     return torch.as_tensor(class_weights, dtype=torch.float32, device=device)

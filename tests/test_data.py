@@ -54,6 +54,8 @@ def test_missing_and_corrupt_files(tmp_path):
     with pytest.raises(ValueError, match="cannot be read"):
         load_data(tmp_path / "broken.npz")
     with pytest.raises(ValueError, match="expected a MedMNIST .npz"):
+        load_data(tmp_path / "x.txt")
+    with pytest.raises(FileNotFoundError, match="x.csv: no such file"):
         load_data(tmp_path / "x.csv")
 
 
@@ -157,3 +159,36 @@ def test_atomic_write_leaves_old_file_or_new_never_half(tmp_path):
     with atomic_write(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
+
+
+def test_chestmnist_format_end_to_end(tmp_path):
+    """(N, 14) 0/1 labels: sigmoid outputs, BCE, per-label metrics, subsets that keep every label."""
+    import torch
+
+    from slca_min import RegionDataset, SLCAClassifier, evaluate, train
+    from slca_min.data import stratified_fraction
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split, n in (("train", 40), ("val", 12), ("test", 12)):
+        labels = (rng.random((n, 14)) < 0.3).astype(np.uint8)
+        labels[0] = 1  # every label positive somewhere
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        arrays[f"{split}_labels"] = labels
+    np.savez(tmp_path / "chestmnist.npz", **arrays)
+    splits = load_data(tmp_path / "chestmnist.npz")
+    assert splits["train"].multilabel and splits["train"].class_names[:2] == ("atelectasis", "cardiomegaly")
+    subset = stratified_fraction(splits["train"].labels, 0.05, seed=0)
+    assert (splits["train"].labels[subset].sum(0) > 0).all()
+    make = lambda s: RegionDataset(splits[s].images, splits[s].labels, None, image_size=32)  # noqa: E731
+    torch.manual_seed(0)
+    model = SLCAClassifier(num_classes=14, gate="none")
+    history = train(model, make("train"), make("val"), epochs=2, batch_size=16, class_weights="balanced", progress=False)
+    assert len(history) == 2 and np.isfinite(history[-1]["val_loss"])
+    metrics = evaluate(model, make("test"))
+    assert 0 <= metrics["acc"] <= 1 and 0 <= metrics["auc"] <= 1
+    arrays["train_labels"] = arrays["train_labels"].copy()
+    arrays["train_labels"][:, 3] = 0
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ValueError, match="label 3 is never positive in the train split"):
+        load_data(tmp_path / "bad.npz")

@@ -47,3 +47,17 @@ def test_binary_auc_uses_last_column_not_argmax():
     m = classification_metrics(y, scores)
     assert m["acc"] == 0.5 and m["balanced_acc"] == 0.5
     assert m["auc"] == pytest.approx(3 / 4)
+
+
+def test_multilabel_metrics_by_hand():
+    from slca_min.train import classification_metrics
+
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    p = np.array([[0.9, 0.2], [0.4, 0.7], [0.6, 0.3], [0.2, 0.6]])
+    m = classification_metrics(y, p)
+    # label 0: predictions 1,0,1,0 all right; AUC 1. label 1: predictions 0,1,0,1 -> 2 of 4 right;
+    # AUC: positives {0.7, 0.3}, negatives {0.2, 0.6}: pairs won 0.7>0.2, 0.7>0.6, 0.3>0.2 -> 3/4
+    assert m["acc"] == pytest.approx((4 + 2) / 8)
+    assert m["auc"] == pytest.approx((1.0 + 0.75) / 2)
+    assert m["balanced_acc"] == pytest.approx((1.0 + 0.5) / 2)  # label 1: recall 1/2 on both classes
+    assert m["f1_macro"] == pytest.approx((1.0 + 0.5) / 2)  # label 1: F1 of class 0 = 1/2, class 1 = 1/2

@@ -1,0 +1,157 @@
+"""Data sets of image files: the ISIC 2017 layout, a folder of class folders, and a CSV of path,label[,split].
+
+Class folders: root/<class>/*.png|jpg|jpeg|tif|tiff|bmp|dcm, optionally under root/train/,
+root/val/, root/test/. CSV: columns path,label and optionally split (train/val/test); paths
+relative to the CSV; labels are class names or integers 0..C-1. Without split folders or a split
+column, the images are split once, stratified, with a fixed seed (70/10/20 by default), and the
+split is recorded beside the data (`slca_split.csv` in the folder, `NAME.slca_split.csv` beside a
+CSV) so that every later command sees the same split; a recorded split is used while the set of
+files is unchanged.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .data import SPLITS, ImageFiles, Split, finish_splits
+from .files import write_csv
+from .images import IMAGE_SUFFIXES
+
+ISIC_CLASSES = ("nevus", "melanoma", "seborrheic keratosis")
+SUFFIXES = (*IMAGE_SUFFIXES, ".dcm")
+
+
+def read_table(path: Path, columns: Sequence[str]) -> list[dict]:
+    """Rows of a UTF-8 CSV (a byte-order mark is fine) that has `columns`; every row must fill them."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); "
+                         "save it as UTF-8") from None
+    if not rows or not set(columns) <= rows[0].keys():
+        raise ValueError(f"{path}: expected columns {','.join(columns)} and at least one row")
+    for line, row in enumerate(rows, start=2):
+        if any(not row.get(c) for c in columns):
+            raise ValueError(f"{path}, line {line}: a value is missing (need {', '.join(columns)})")
+    return rows
+
+
+def load_isic(folder: str | Path) -> dict[str, Split]:
+    """folder/{train,val,test}/labels.csv (image_id, label) beside the images (image_id.jpg)."""
+    folder = Path(folder)
+    splits = {}
+    for split in SPLITS:
+        table = folder / split / "labels.csv"
+        if not table.is_file():
+            raise FileNotFoundError(f"{table}: missing; write the folder with data_scripts/download_isic2017.py")
+        rows = read_table(table, ("image_id", "label"))
+        paths = [folder / split / f"{row['image_id']}.jpg" for row in rows]
+        _check_files(paths, table)
+        for line, row in enumerate(rows, start=2):
+            if row["label"] not in {str(c) for c in range(len(ISIC_CLASSES))}:
+                raise ValueError(f"{table}, line {line}: label {row['label']!r}; ISIC labels are 0..{len(ISIC_CLASSES) - 1} "
+                                 f"({', '.join(ISIC_CLASSES)})")
+        splits[split] = Split(ImageFiles(paths), np.array([int(row["label"]) for row in rows], dtype=np.int64))
+    return finish_splits(splits, folder, ISIC_CLASSES)
+
+
+def load_folder(root: str | Path, *, split: tuple[float, float, float] = (0.7, 0.1, 0.2), seed: int = 0) -> dict[str, Split]:
+    """root/<class>/<image> (classes: the sub-folder names, sorted), or the same under root/{train,val,test}/."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if all((root / s).is_dir() for s in SPLITS):
+        items = {s: _class_folder_items(root / s) for s in SPLITS}
+        names = sorted({label for rows in items.values() for _, label in rows})
+        return _to_splits({s: [(p, label, s) for p, label in rows] for s, rows in items.items()}, names, root)
+    rows = _class_folder_items(root)
+    names = sorted({label for _, label in rows})
+    return _to_splits(_assign(rows, root / "slca_split.csv", split, seed, base=root), names, root)
+
+
+def load_csv(table: str | Path, *, split: tuple[float, float, float] = (0.7, 0.1, 0.2), seed: int = 0) -> dict[str, Split]:
+    """A CSV of path,label[,split]; paths relative to the CSV, labels class names or integers 0..C-1."""
+    table = Path(table)
+    if not table.is_file():
+        raise FileNotFoundError(f"{table}: no such file")
+    rows = read_table(table, ("path", "label"))
+    paths = [table.parent / row["path"] for row in rows]
+    _check_files(paths, table)
+    labels = [row["label"].strip() for row in rows]
+    names = (sorted(set(labels), key=int) if all(label.isdigit() for label in labels) else sorted(set(labels)))
+    if "split" in rows[0]:
+        bad = [(line, row["split"]) for line, row in enumerate(rows, start=2) if row["split"] not in SPLITS]
+        if bad:
+            raise ValueError(f"{table}, line {bad[0][0]}: split {bad[0][1]!r}; use train, val or test")
+        assigned = {s: [(p, label, s) for p, label, row in zip(paths, labels, rows) if row["split"] == s] for s in SPLITS}
+    else:
+        recorded = table.with_name(table.stem + ".slca_split.csv")
+        assigned = _assign(list(zip(paths, labels)), recorded, split, seed, base=table.parent)
+    if all(name.isdigit() for name in names) and names != [str(c) for c in range(len(names))]:
+        raise ValueError(f"{table}: integer labels must be 0..C-1 with every class present; found {', '.join(names)}")
+    return _to_splits(assigned, names, table)
+
+
+def _class_folder_items(folder: Path) -> list[tuple[Path, str]]:
+    classes = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{folder}: no class folders; expected {folder}/<class>/<image files>")
+    rows = []
+    for c in classes:
+        files = sorted(p for p in c.iterdir() if p.is_file() and not p.name.startswith("."))
+        unknown = [p for p in files if p.suffix.lower() not in SUFFIXES]
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown image type; supported: {', '.join(SUFFIXES)}")
+        if not files:
+            raise ValueError(f"{c}: empty class folder; add images or remove it")
+        rows += [(p, c.name) for p in files]
+    return rows
+
+
+def _assign(rows: list[tuple[Path, str]], recorded: Path, split, seed: int, base: Path) -> dict[str, list]:
+    """Split (path, label) rows stratified by label; reuse the recorded split while the files are the same."""
+    key = {str(p.relative_to(base)): label for p, label in rows}
+    saved = {r["path"]: r for r in read_table(recorded, ("path", "label", "split"))} if recorded.is_file() else {}
+    if saved and ({k: r["label"] for k, r in saved.items()} != key):
+        print(f"{recorded}: the files or labels changed since this split was recorded; making a new split")
+        saved = {}
+    if not saved:
+        if len(split) != 3 or abs(sum(split) - 1) > 1e-6 or min(split) <= 0:
+            raise ValueError(f"split={split}: three positive fractions (train, val, test) that sum to 1")
+        rng, chosen = np.random.default_rng(seed), {}
+        for label in sorted(set(key.values())):
+            members = rng.permutation([k for k, v in key.items() if v == label])
+            if len(members) < 3:
+                raise ValueError(f"class {label!r} has {len(members)} image(s); at least 3 are needed for train, val and test")
+            n_val, n_test = (max(1, round(f * len(members))) for f in split[1:])
+            for i, k in enumerate(members):
+                chosen[k] = "val" if i < n_val else "test" if i < n_val + n_test else "train"
+        saved = {k: {"path": k, "label": key[k], "split": chosen[k]} for k in sorted(key)}
+        write_csv(recorded, list(saved.values()))
+        counts = {s: sum(r["split"] == s for r in saved.values()) for s in SPLITS}
+        print(f"{recorded}: split recorded (train {counts['train']}, val {counts['val']}, test {counts['test']})")
+    return {s: [(base / k, r["label"], s) for k, r in saved.items() if r["split"] == s] for s in SPLITS}
+
+
+def _to_splits(assigned: dict[str, list], names: Sequence[str], source: Path) -> dict[str, Split]:
+    index = {name: i for i, name in enumerate(names)}
+    splits = {}
+    for s in SPLITS:
+        if not assigned[s]:
+            raise ValueError(f"{source}: the {s} split is empty")
+        unknown = sorted({label for _, label, _ in assigned[s]} - index.keys())
+        if unknown:
+            raise ValueError(f"{source}: {s} has class {unknown[0]!r}, which train does not have")
+        splits[s] = Split(ImageFiles([p for p, _, _ in assigned[s]]),
+                          np.array([index[label] for _, label, _ in assigned[s]], dtype=np.int64))
+    return finish_splits(splits, source, names)
+
+
+def _check_files(paths: Sequence[Path], table: Path) -> None:
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: listed in {table} but missing ({len(missing)} missing in all)")
