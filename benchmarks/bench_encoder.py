@@ -17,11 +17,12 @@ import time
 import numpy as np
 import torch
 
-CONFIGS = {  # name: (path, sam_input, fast_attention)
-    "official SamPredictor loop, 1024": ("official", 1024, False),
-    "SAMEncoder.embed, SAM attention, 1024": ("embed", 1024, False),
-    "SAMEncoder.embed, SDPA attention, 1024": ("embed", 1024, True),
-    "SAMEncoder.embed, SDPA attention, 512": ("embed", 512, True),
+CONFIGS = {  # name: (path, sam_input, fast_attention, precision)
+    "official SamPredictor loop, 1024": ("official", 1024, False, "fp32"),
+    "SAMEncoder.embed, SAM attention, 1024": ("embed", 1024, False, "fp32"),
+    "SAMEncoder.embed, SDPA attention, 1024": ("embed", 1024, True, "fp32"),
+    "SAMEncoder.embed, SDPA attention, int8 (CPU), 1024": ("embed", 1024, True, "int8"),
+    "SAMEncoder.embed, SDPA attention, 512": ("embed", 512, True, "fp32"),
 }
 
 
@@ -37,8 +38,9 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     from slca_min import SAMEncoder
     from slca_min.encoder import build_sam
 
-    path, sam_input, fast = CONFIGS[name]
-    encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, fast_attention=fast, device=device)
+    path, sam_input, fast, precision = CONFIGS[name]
+    encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, fast_attention=fast, device=device,
+                                   precision=precision)
     data = images(n + 1)
     if path == "official":
         predictor = SamPredictor(build_sam(encoder.image_encoder).to(device))
@@ -79,7 +81,7 @@ def main() -> None:
         print(json.dumps(measure(args.only, args.model_type, args.n, args.batch_size, args.device)))
         return
     results = []
-    for name in CONFIGS:
+    for name in [c for c in CONFIGS if args.device == "cpu" or CONFIGS[c][3] != "int8"]:
         line = subprocess.run([sys.executable, __file__, "--only", name, "--model-type", args.model_type, "--n", str(args.n),
                                "--batch-size", str(args.batch_size), "--device", args.device],
                               check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
@@ -89,13 +91,19 @@ def main() -> None:
     official = results[0]["images_per_s"]
     print(f"{args.model_type}, untrained weights, {args.n} images of 480x640, device {args.device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
-    print("| path | images/s | s/image | vs official | max abs diff vs official | peak RSS MiB | peak CUDA MiB |")
-    print("|---|---|---|---|---|---|---|")
+    print("| path | images/s | s/image | vs official | max abs diff vs official | min cosine vs official | peak RSS MiB | peak CUDA MiB |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        diff = f"{np.abs(np.array(r['output']) - reference).max():.1e}" if r["output"] is not None else "n/a (other input size)"
+        if r["output"] is not None:
+            out = np.array(r["output"]).reshape(len(reference), -1)
+            ref = reference.reshape(len(reference), -1)
+            cosine = (out * ref).sum(1) / (np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1))
+            diff, cos = f"{np.abs(out - ref).max():.1e}", f"{cosine.min():.6f}"
+        else:
+            diff = cos = "n/a (other input size)"
         cuda = f"{r['peak_cuda_mib']:.0f}" if r["peak_cuda_mib"] is not None else "-"
         print(f"| {r['name']} | {r['images_per_s']:.3f} | {r['s_per_image']:.2f} | {r['images_per_s'] / official:.2f}x | "
-              f"{diff} | {r['peak_rss_mib']:.0f} | {cuda} |")
+              f"{diff} | {cos} | {r['peak_rss_mib']:.0f} | {cuda} |")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,16 @@ produced it (encoder weights, SAM input size, grid, a fingerprint of the images,
 version) and a sha256 of the stored data. A cache is reused only when the description matches
 and the data still has that checksum; anything else (other settings, overwritten bytes, a
 truncated or empty file) is recomputed with a one-line notice. Work in progress lives in
-`NAME.partial.npy` / `NAME.partial.json`, flushed after every batch; the final names appear
-only when every image is done, so a killed run resumes where it stopped. While one process
-writes an entry, others wait for it (`NAME.lock`) and then reuse it.
+`NAME.partial.npy` / `NAME.partial.json` (and a progress file per rank), flushed after every
+batch; the final names appear only when every image is done, so a killed run resumes where it
+stopped. While one job writes an entry, others wait for it (`NAME.lock`) and then reuse it.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .data import fingerprint
+from .distributed import all_true, barrier, is_main, rank, shard, world_size
 from .encoder import SAMEncoder
 from .files import locked, read_json, write_error, write_json
 
@@ -75,6 +77,7 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
 
     Streams: only one batch of embeddings is in memory at a time, and each batch is on disk
     before the next starts (batch_size: the encoder's default if None). Returns a read-only memmap.
+    Under torchrun every rank computes its own block of images into the same file (see _compute).
     """
     if len(images) == 0:
         raise ValueError("extract: no images to extract regions from")
@@ -82,50 +85,65 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
         raise ValueError(f"grid={grid}: must be at least 1 (16 is the default)")
     path = Path(path).with_suffix(".npy")
     want = describe(images, encoder, grid)
-    cached = _load_if_valid(path, want)
-    if cached is not None:
-        if progress:
+    cached = _load_if_valid(path, want, notice=is_main())
+    if all_true(cached is not None):
+        if progress and is_main():
             print(f"{desc or 'regions'}: reusing cache {path}")
         return cached
-    with locked(path, on_wait=lambda: _notice(f"cache {path.name}: another process is writing it; waiting")):
-        cached = _load_if_valid(path, want, notice=False)  # another process may have just finished it
-        if cached is not None:
-            return cached
-        try:
-            _compute(images, encoder, path, want, grid=grid, batch_size=batch_size, progress=progress, desc=desc)
-        except OSError as e:
-            raise write_error(path, e) from None
+    waiting = lambda: _notice(f"cache {path.name}: another process is writing it; waiting")  # noqa: E731
+    with locked(path, on_wait=waiting) if is_main() else nullcontext():  # rank 0 locks for the whole job
+        if not all_true(_load_if_valid(path, want, notice=False) is not None):  # another job may have just finished it
+            try:
+                _compute(images, encoder, path, want, grid=grid, batch_size=batch_size, progress=progress, desc=desc)
+            except OSError as e:
+                raise write_error(path, e) from None
     return np.load(path, mmap_mode="r")
 
 
 def _compute(images, encoder, path: Path, want: dict, *, grid, batch_size, progress, desc) -> None:
+    """Fill NAME.partial.npy: each rank its block of rows, progress in NAME.partial.rankR-of-W.json; then rank 0
+    checksums it and gives it its final name. A rerun resumes every rank where its progress file says."""
     sidecar, partial = path.with_suffix(".json"), path.with_suffix(".partial.npy")
     partial_sidecar = partial.with_suffix(".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sidecar.unlink(missing_ok=True)  # whatever was at `path` is no longer described as complete
-    state = read_json(partial_sidecar)
-    done = state.pop("done", 0) if partial.is_file() else 0
-    if not (done and state == want):
-        done = 0
-        np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(len(images), 256, grid, grid))
-        write_json(partial_sidecar, {**want, "done": 0})
-    batch_size = encoder.default_batch_size if batch_size is None else batch_size
+    r, w, n = rank(), world_size(), len(images)
+    progress_file = lambda k: partial.with_name(f"{partial.stem}.rank{k}-of-{w}.json")  # noqa: E731
+    if is_main():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sidecar.unlink(missing_ok=True)  # whatever was at `path` is no longer described as complete
+        if not (partial.is_file() and read_json(partial_sidecar) == want):  # nothing to resume
+            for old in partial.parent.glob(f"{partial.stem}.rank*.json"):
+                old.unlink()
+            np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, 256, grid, grid))
+            write_json(partial_sidecar, want)
+    barrier()
+
+    def done(k: int) -> int:  # images finished by rank k
+        block = shard(n, k, w)
+        return min(max(read_json(progress_file(k)).get("done", block.start), block.start), block.stop) - block.start
+
+    mine, batch_size = shard(n), encoder.default_batch_size if batch_size is None else batch_size
     offset = np.load(partial, mmap_mode="r").offset  # bytes before the data: the .npy header
     # Plain file writes, not a memmap: written pages stay in the page cache, not in this process's memory.
-    with open(partial, "r+b") as f, tqdm(total=len(images), initial=done, unit="img", disable=not progress,
+    with open(partial, "r+b") as f, tqdm(total=n, initial=sum(done(k) for k in range(w)), unit="img",
+                                         disable=not (progress and is_main()),
                                          desc=f"{desc or 'SAM regions'} -> {path.name}") as bar:
-        for start in range(done, len(images), batch_size):
-            end = min(start + batch_size, len(images))
+        for start in range(mine.start + done(r), mine.stop, batch_size):
+            end = min(start + batch_size, mine.stop)
             block = encoder.regions([images[i] for i in range(start, end)], grid=grid, batch_size=batch_size)
             block = block.cpu().numpy().astype(np.float16)  # (b, 256, g, g)
             f.seek(offset + start * block[0].nbytes)
             f.write(block.tobytes())
             f.flush()  # in the kernel's hands: survives kill -9
-            write_json(partial_sidecar, {**want, "done": end})  # only after the data is on disk
-            bar.update(end - start)
-    os.replace(partial, path)
-    write_json(sidecar, {**want, "complete": True, "sha256": checksum(path)})
-    partial_sidecar.unlink()
+            write_json(progress_file(r), {"done": end})  # only after the data is on disk
+            bar.update(sum(done(k) for k in range(w)) - bar.n)  # images done across all ranks
+    barrier()
+    if is_main():
+        os.replace(partial, path)
+        write_json(sidecar, {**want, "complete": True, "sha256": checksum(path)})
+        partial_sidecar.unlink()
+        for k in range(w):
+            progress_file(k).unlink(missing_ok=True)
+    barrier()
 
 
 def _notice(message: str) -> None:

@@ -16,6 +16,7 @@ from .dataset import RegionDataset
 from .phantoms import save_phantoms
 from .comparison import excludes_zero, lowdata as lowdata_grid, model_setting, result_setting, summarize
 from .experiments import NO_SAM, FitConfig, extract_splits, fit, load_encoder, weights_label
+from .distributed import is_main, main_only
 from .files import check_writable, run_folder, write_csv, write_json
 from .images import allow_large_images
 from .model_file import check_model, describe_model, load_model, save_model
@@ -35,7 +36,7 @@ def prepare(args, need_regions: bool = True):
     if args.allow_large_images:
         allow_large_images()
     splits = load_data(args.data, split=getattr(args, "split_fractions", (0.7, 0.1, 0.2)))
-    encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device)
+    encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device, precision=args.precision)
     print(f"data: {args.data} ({', '.join(f'{k} {len(v)}' for k, v in splits.items())}; "
           f"classes: {', '.join(splits['train'].class_names)})")
     print(f"encoder: {weights_label(encoder)}, SAM input {encoder.sam_input} px")
@@ -64,7 +65,7 @@ def demo(args) -> None:
     args.data = str(data)
     splits, encoder, regions = prepare(args)
     label, rows, models, config = weights_label(encoder), [], {}, fit_config(args)
-    with run_folder(args.out) as out:
+    with main_only(run_folder(args.out)) as out:
         for name in ("baseline", "slca"):
             print(f"training {name} ({args.epochs} epochs, {args.backbone}, {args.image_size} px)")
             models[name], history, metrics = fit(splits, regions, gate="slca" if name == "slca" else "none", config=config,
@@ -97,7 +98,7 @@ def train(args) -> None:
     gate = args.gate or ("slca" if args.slca else "none")
     name = "baseline" if gate == "none" else gate
     out = Path(args.out or f"runs/train-{name}")
-    with run_folder(out) as staging:  # made (and checked writable) before any work
+    with main_only(run_folder(out)) as staging:  # made (and checked writable) before any work; rank 0 only
         splits, encoder, regions = prepare(args, need_regions=gate == "slca")
         config = fit_config(args)
         label = weights_label(encoder) if gate == "slca" else NO_SAM
@@ -140,14 +141,16 @@ def predict(args) -> None:
     regions, label = None, NO_SAM
     if saved["gate"] == "slca":
         args.sam_input, args.grid = args.sam_input or saved["sam_input"], args.grid or saved["grid"]
-        encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device)
+        encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device, precision=args.precision)
         check_model(saved, args.model, encoder=encoder, grid=args.grid)
         label = weights_label(encoder)
-        cache = Path(args.cache_dir) / f"predict-{fingerprint(images)}-{encoder.model_type}-{encoder.sam_input}-g{args.grid}.npy"
+        cache = Path(args.cache_dir) / (f"predict-{fingerprint(images)}-{encoder.model_type}-{encoder.sam_input}-"
+                                        f"{encoder.precision}-g{args.grid}.npy")
         regions = extract_regions(images, encoder, cache, grid=args.grid, progress=not args.quiet, desc="regions")
     probabilities = predict_images(model, None, images, regions=regions, device=args.device)
     rows = prediction_rows(images.paths, probabilities, saved, label)
-    write_csv(Path(args.out) / "predictions.csv", rows)
+    if is_main():
+        write_csv(Path(args.out) / "predictions.csv", rows)
     print(f"{args.model} on {len(rows)} image(s); SAM weights: {label}")
     width = max(len(r["path"]) for r in rows[:10])
     for r in rows[:10]:
@@ -165,6 +168,8 @@ def lowdata(args) -> None:
     setting = result_setting(config, splits, encoder)
     rows = lowdata_grid(splits, regions, fractions=args.fractions, seeds=args.seeds, config=config, setting=setting,
                         data=str(args.data), models=args.models, results_path=out / "results.csv", progress=not args.quiet)
+    if not is_main():
+        return
     summary = summarize(rows)
     write_csv(out / "summary.csv", summary)
     print(f"SAM weights: {setting['weights']}")

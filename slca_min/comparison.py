@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from .data import Split, num_classes, stratified_fraction
+from .distributed import is_main
 from .encoder import SAMEncoder
 from .experiments import NO_SAM, FitConfig, fit, weights_label
 from .files import read_csv, write_csv
@@ -54,7 +55,8 @@ def model_setting(model: str, setting: dict) -> dict:
 
 def same_setting(row: dict, setting: dict) -> bool:
     """True when a (CSV) row was produced with exactly `setting` (values compared as CSV text)."""
-    return all(str(row.get(k, "")) == ("" if v is None else str(v)) for k, v in setting.items())
+    text = lambda v: "" if v is None else str(v)  # noqa: E731 (the CSV writes None as an empty field)
+    return all(text(row.get(k)) == text(v) for k, v in setting.items())
 
 
 def shuffled(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -117,10 +119,9 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
                      "val_auc": best["val_auc"]}
         all_rows.append({"model": model, "fraction": fraction, "seed": seed, "n_train": len(indices),
                          **{k: metrics[k] for k in METRICS}, **extra, "data": data, **model_setting(model, setting)})
-        if results_path:
+        if results_path and is_main():
             write_csv(results_path, all_rows)
-    rows = [r for r in (read_csv(results_path) if results_path else all_rows)
-            if r["model"] in models and same_setting(r, model_setting(r["model"], setting))]
+    rows = [dict(r) for r in all_rows if r["model"] in models and same_setting(r, model_setting(r["model"], setting))]
     for r in rows:  # CSV text -> numbers
         r.update(fraction=float(r["fraction"]), seed=int(r["seed"]), **{m: float(r[m]) for m in METRICS})
     wanted = {(float(f), int(s)) for f in fractions for s in seeds}

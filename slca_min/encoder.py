@@ -20,8 +20,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
-from segment_anything.modeling.image_encoder import Attention, get_rel_pos
+from segment_anything.modeling.image_encoder import Attention
 from segment_anything.utils.transforms import ResizeLongestSide
+
+from .attention import SDPAAttention
+from .precision import PRECISIONS, quantize_int8
 
 # The official encoders (segment_anything/build_sam.py) and "tiny", the same class with small
 # dims and a 256-px input, for tests and quick runs. Keyed by the name SAM uses.
@@ -61,41 +64,6 @@ def build_sam(image_encoder: ImageEncoderViT) -> Sam:
     ).eval()
 
 
-class SDPAAttention(Attention):
-    """SAM's Attention computed by F.scaled_dot_product_attention: same maths, no explicit matrices.
-
-    SAM adds a decomposed relative-position term to the attention logits; here that term is
-    passed as the additive `attn_mask`. On the GPU the mask is built for the whole batch (one
-    call: 1.7x SAM's attention in bf16 on an H200). On the CPU it is built for a few query rows
-    of one image at a time: a full mask for ViT-B's global blocks is 800 MB per image, and
-    buffers under ~16 MB are reused by the allocator instead of being mapped and page-faulted
-    anew (1.5x on two cores). Swapped in by changing the class of SAM's own modules: weights
-    and state-dict keys are untouched.
-    """
-
-    mask_elements = 4 * 2**20  # CPU: bias elements per chunk (16 MB in fp32)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, _ = x.shape
-        heads = self.num_heads
-        qkv = self.qkv(x).reshape(B, H * W, 3, heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, heads, HW, d)
-        q, k, v = qkv.unbind(0)
-        if not self.use_rel_pos:
-            return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, H, W, -1))
-        r_q = q.reshape(B, heads, H, W, -1)
-        rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, get_rel_pos(H, H, self.rel_pos_h))  # (B, heads, H, W, H)
-        rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, get_rel_pos(W, W, self.rel_pos_w))  # (B, heads, H, W, W)
-        n, rows = (B, H) if x.is_cuda else (1, max(1, self.mask_elements // (heads * W * H * W)))  # images, query rows per chunk
-        out = torch.empty_like(q)
-        for b in range(0, B, n):
-            for r in range(0, H, rows):
-                bias = rel_h[b:b + n, :, r:r + rows, :, :, None] + rel_w[b:b + n, :, r:r + rows, :, None, :]  # (n, heads, rows, W, H, W)
-                queries = slice(r * W, (r + rows) * W)
-                out[b:b + n, :, queries] = F.scaled_dot_product_attention(
-                    q[b:b + n, :, queries], k[b:b + n], v[b:b + n], attn_mask=bias.reshape(len(bias), heads, -1, H * W))
-        return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))  # out: (B, heads, HW, d); scale d**-0.5 as SAM
-
-
 def to_rgb(image, index: int = 0) -> np.ndarray:
     """One image as HxWx3 uint8 RGB: grey is repeated, alpha dropped; anything else is an error."""
     if isinstance(image, Image.Image):
@@ -133,10 +101,13 @@ class SAMEncoder(torch.nn.Module):
         sam_input: the side of SAM's square input. Default: the encoder's own (1024; 256 for
             tiny). Smaller (512, 256) is ~4x fewer tokens: much faster, features differ.
         fast_attention: use SDPAAttention (same result as SAM's attention, faster).
+        precision: "fp32" (default; bf16 autocast on a GPU) or "int8" (CPU only: dynamic int8
+            quantization of the Linear layers, attention kept in fp32; faster, slightly different).
     """
 
     def __init__(self, image_encoder: ImageEncoderViT, *, model_type: str, weights: str,
-                 sam_input: int | None = None, fast_attention: bool = True, device: str | torch.device = "cpu"):
+                 sam_input: int | None = None, fast_attention: bool = True, device: str | torch.device = "cpu",
+                 precision: str = "fp32"):
         super().__init__()
         sam_input = sam_input or image_encoder.img_size
         if sam_input <= 0 or sam_input % PATCH:
@@ -148,6 +119,13 @@ class SAMEncoder(torch.nn.Module):
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(3, 1, 1), persistent=False)
         for block in image_encoder.blocks:
             block.attn.__class__ = SDPAAttention if fast_attention else Attention
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
+        if precision == "int8" and torch.device(device).type != "cpu":
+            raise ValueError("precision='int8' runs on the CPU only; use --device cpu (a GPU runs fp32 weights in bf16)")
+        self._int8 = precision == "int8"
+        if self._int8:
+            self.image_encoder = quantize_int8(self.image_encoder)
         self.to(device)
 
     @classmethod
@@ -208,8 +186,8 @@ class SAMEncoder(torch.nn.Module):
 
     @property
     def precision(self) -> str:
-        """The arithmetic the encoder runs in: bf16 autocast on a GPU, fp32 on the CPU (part of the cache key)."""
-        return "bf16" if self.device.type == "cuda" else "fp32"
+        """The arithmetic the encoder runs in (part of the cache key): int8 Linear layers, bf16 autocast on a GPU, or fp32."""
+        return "int8" if self._int8 else "bf16" if self.device.type == "cuda" else "fp32"
 
     @property
     def device(self) -> torch.device:

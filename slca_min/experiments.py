@@ -22,21 +22,22 @@ DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 
 
 def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None = None,
-                 device: str = "cpu") -> SAMEncoder:
+                 device: str = "cpu", precision: str = "fp32") -> SAMEncoder:
     """The SAM checkpoint given, else the one at checkpoints/sam_vit_b_01ec64.pth, else the untrained tiny encoder."""
     if checkpoint is None and DEFAULT_CHECKPOINT.is_file():
         checkpoint = DEFAULT_CHECKPOINT
     if checkpoint is None:
-        return SAMEncoder.untrained("tiny", seed=0, sam_input=sam_input, device=device)
-    return SAMEncoder.from_checkpoint(checkpoint, sam_input=sam_input, device=device)
+        return SAMEncoder.untrained("tiny", seed=0, sam_input=sam_input, device=device, precision=precision)
+    return SAMEncoder.from_checkpoint(checkpoint, sam_input=sam_input, device=device, precision=precision)
 
 
 NO_SAM = "not used (no SAM)"  # the weights column of a model that does not use SAM (baseline, SE, CBAM)
 
 
 def weights_label(encoder: SAMEncoder) -> str:
-    """The encoder's weights, with a warning attached when they are random."""
-    return encoder.weights if encoder.trained else f"{encoder.weights} (UNTRAINED: a pipeline check, not a SAM result)"
+    """The encoder's weights (and precision unless fp32), with a warning attached when they are random."""
+    label = encoder.weights if encoder.precision == "fp32" else f"{encoder.weights}, {encoder.precision}"
+    return label if encoder.trained else f"{label} (UNTRAINED: a pipeline check, not a SAM result)"
 
 
 def extract_splits(splits: dict[str, Split], encoder: SAMEncoder, *, name: str, cache_dir: str | Path = "cache",

@@ -84,7 +84,7 @@ def check_writable(folder: str | Path) -> None:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".slca_min-write-test"
+        probe = folder / f".slca_min-write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:

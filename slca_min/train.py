@@ -8,8 +8,10 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
+
+from . import distributed
 
 METRICS = ("acc", "balanced_acc", "auc", "f1_macro")  # what evaluate() returns
 
@@ -32,8 +34,12 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         raise ValueError(f"epochs={epochs}, batch_size={batch_size}: both must be at least 1")
     torch.manual_seed(seed)  # shuffling and flips
     model.to(device)
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed),
-                        drop_last=len(train_set) % batch_size == 1 and len(train_set) > 1)  # BatchNorm needs 2+ per batch
+    net, sampler = distributed.wrap(model), distributed.sampler(train_set, seed)  # DDP under torchrun, else model, None
+    batch_size = distributed.per_rank(batch_size)  # the global batch stays batch_size
+    per_rank = len(sampler) if sampler is not None else len(train_set)
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                        generator=torch.Generator().manual_seed(seed),
+                        drop_last=per_rank % batch_size == 1 and per_rank > 1)  # BatchNorm needs 2+ per batch
     if len(loader) == 0:
         raise ValueError("train_set is empty")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
@@ -46,9 +52,11 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     for epoch in range(1, epochs + 1):
         start, total_loss, seen = time.perf_counter(), 0.0, 0
         model.train()
+        if sampler is not None:
+            sampler.set_epoch(epoch)  # a new, seeded shuffle every epoch, the same on every rank
         for x, R, y in loader:
             x, R, y = x.to(device), R.to(device), y.to(device)
-            logits = model(x, R)
+            logits = net(x, R)
             loss = (F.binary_cross_entropy_with_logits(logits, y, pos_weight=weight) if multilabel
                     else F.cross_entropy(logits, y, weight=weight))
             if not torch.isfinite(loss):
@@ -103,14 +111,16 @@ def predict(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
     sigmoid per label when the labels are multi-label vectors."""
     model.to(device).eval()
     scores, labels = [], []
-    for x, R, y in DataLoader(dataset, batch_size=batch_size):
+    mine = Subset(dataset, distributed.shard(len(dataset)))  # under torchrun: this rank's block, gathered below
+    for x, R, y in DataLoader(mine, batch_size=batch_size):
         logits = model(x.to(device), R.to(device))
         scores.append((torch.sigmoid(logits) if y.dim() == 2 else torch.softmax(logits, dim=1)).cpu())
         labels.append(y)
-    if not scores:
+    if len(dataset) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
-    labels = torch.cat(labels)
-    return torch.cat(scores).double().numpy(), (labels.long() if labels.dim() == 2 else labels).numpy()
+    labels = torch.cat(labels) if labels else torch.empty(0)
+    scores = torch.cat(scores).double().numpy() if scores else np.empty((0, 0))
+    return distributed.gather(scores), distributed.gather((labels.long() if labels.dim() == 2 else labels).numpy())
 
 
 def evaluate(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,

@@ -123,7 +123,7 @@ def test_cache_survives_kill_9(tiny, tmp_path):
     script.write_text(KILLED_RUN)
     target = tmp_path / "c.npy"
     process = subprocess.Popen([sys.executable, str(script), str(target)])
-    partial = tmp_path / "c.partial.json"
+    partial = tmp_path / "c.partial.rank0-of-1.json"  # the progress of the (only) rank
     deadline = time.time() + 60
     while time.time() < deadline and json.loads(partial.read_text() if partial.exists() else '{"done": 0}').get("done", 0) < 20:
         time.sleep(0.05)
