@@ -1,6 +1,7 @@
 """slca_min: frozen SAM image features + Spatially Localized Channel Attention for medical image classification."""
 from .cache import extract
 from .classifier import SLCAClassifier
+from . import distributed
 from .data import load_data, load_medmnist, stratified_fraction
 from .dataset import RegionDataset
 from .folders import load_csv, load_folder, load_isic
