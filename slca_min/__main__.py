@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         if not distributed.is_main():  # only rank 0 reports; every rank still says what went wrong (stderr)
             sys.stdout, args.quiet = open(os.devnull, "w"), True
         args.command(args)
-    except (ValueError, OSError, FloatingPointError) as e:
+    except (ValueError, OSError, FloatingPointError, ImportError) as e:  # ImportError: an optional extra is missing
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

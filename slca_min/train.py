@@ -23,8 +23,8 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
 
     AdamW with a cosine schedule over all steps, cross-entropy (class_weights: None, "balanced"
     or one weight per class); for multi-label data ((N, L) 0/1 labels) binary cross-entropy per
-    label ("balanced": each label's positives weighted by negatives / positives). Model selection: validation AUC, ties broken by balanced accuracy;
-    the best weights are restored at the end. Returns one dict per epoch (losses, val metrics,
+    label ("balanced": each label's positives weighted by negatives / positives). Model
+    selection: validation AUC, ties broken by balanced accuracy; the best weights are restored at the end. Returns one dict per epoch (losses, val metrics,
     lr, seconds; "best" is True where the epoch became the best so far, and the last such epoch
     is the one restored). With the same seed on the CPU, two runs give the same history (bar
     the "seconds" column). With progress=True: a bar, one line per epoch, the restored epoch,
@@ -44,7 +44,7 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         raise ValueError("train_set is empty")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
-    multilabel = np.ndim(train_set.labels) == 2
+    multilabel = np.ndim(getattr(train_set, "labels", ())) == 2
     weight = None if class_weights is None else _class_weights(class_weights, train_set, model.num_classes, device)
 
     history, best_score, best_state = [], None, None

@@ -145,3 +145,15 @@ def test_medmnist_table_equals_the_medmnist_package():
         for size in SIZES:
             suffix = "" if size == 28 else f"_{size}"
             assert md5[size] == row[f"MD5{suffix}"] and row[f"url{suffix}"] == f"{URL}/{file_name(flag, size)}?download=1"
+
+
+def test_missing_pydicom_is_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    write_class_folders(tmp_path / "scans", n=3)
+    (tmp_path / "scans" / "benign" / "x.dcm").write_bytes(b"DICM")
+    monkeypatch.setitem(sys.modules, "pydicom", None)  # as if the [dicom] extra were not installed
+    assert main(["extract", "--data", "scans", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and 'pip install -e ".[dicom]"' in err and "\n" not in err
