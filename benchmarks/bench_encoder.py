@@ -17,12 +17,13 @@ import time
 import numpy as np
 import torch
 
-CONFIGS = {  # name: (path, sam_input, fast_attention, precision)
-    "official SamPredictor loop, 1024": ("official", 1024, False, "fp32"),
-    "SAMEncoder.embed, SAM attention, 1024": ("embed", 1024, False, "fp32"),
-    "SAMEncoder.embed, SDPA attention, 1024": ("embed", 1024, True, "fp32"),
-    "SAMEncoder.embed, SDPA attention, int8 (CPU), 1024": ("embed", 1024, True, "int8"),
-    "SAMEncoder.embed, SDPA attention, 512": ("embed", 512, True, "fp32"),
+CONFIGS = {  # name: (path, sam_input, attention, precision, devices)
+    "official SamPredictor loop, 1024": ("official", 1024, "sam", "fp32", ("cpu", "cuda")),
+    "SAMEncoder.embed, SAM attention, 1024": ("embed", 1024, "sam", "fp32", ("cpu", "cuda")),
+    "SAMEncoder.embed, SDPA attention, 1024": ("embed", 1024, "sdpa", "fp32", ("cpu", "cuda")),
+    "SAMEncoder.embed, SDPA attention, int8 (CPU), 1024": ("embed", 1024, "sdpa", "int8", ("cpu",)),
+    "SAMEncoder.embed, Flex attention (GPU), 1024": ("embed", 1024, "flex", "fp32", ("cuda",)),
+    "SAMEncoder.embed, SDPA attention, 512": ("embed", 512, "sdpa", "fp32", ("cpu", "cuda")),
 }
 
 
@@ -38,8 +39,8 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     from slca_min import SAMEncoder
     from slca_min.encoder import build_sam
 
-    path, sam_input, fast, precision = CONFIGS[name]
-    encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, fast_attention=fast, device=device,
+    path, sam_input, attention, precision, _ = CONFIGS[name]
+    encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, attention=attention, device=device,
                                    precision=precision)
     data = images(n + 1)
     if path == "official":
@@ -81,7 +82,7 @@ def main() -> None:
         print(json.dumps(measure(args.only, args.model_type, args.n, args.batch_size, args.device)))
         return
     results = []
-    for name in [c for c in CONFIGS if args.device == "cpu" or CONFIGS[c][3] != "int8"]:
+    for name in [c for c in CONFIGS if args.device.split(":")[0] in CONFIGS[c][4]]:
         line = subprocess.run([sys.executable, __file__, "--only", name, "--model-type", args.model_type, "--n", str(args.n),
                                "--batch-size", str(args.batch_size), "--device", args.device],
                               check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]

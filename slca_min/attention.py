@@ -1,8 +1,15 @@
-"""Faster attention for SAM's image encoder, with SAM's own maths (swapped in by SAMEncoder)."""
+"""Faster attention for SAM's image encoder, with SAM's own maths (swapped in by SAMEncoder).
+
+"sdpa" (the default) passes SAM's decomposed relative-position term to
+F.scaled_dot_product_attention as an additive mask; "flex" adds it inside FlexAttention's kernel
+as a score_mod, so no (batch x heads x HW x HW) mask is ever built. Both equal SAM's attention
+within float rounding (tests/test_encoder.py).
+"""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.nn.attention.flex_attention import flex_attention
 from segment_anything.modeling.image_encoder import Attention, get_rel_pos
 
 
@@ -39,3 +46,33 @@ class SDPAAttention(Attention):
                 out[b:b + n, :, queries] = F.scaled_dot_product_attention(
                     q[b:b + n, :, queries], k[b:b + n], v[b:b + n], attn_mask=bias.reshape(len(bias), heads, -1, H * W))
         return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))  # out: (B, heads, HW, d); scale d**-0.5 as SAM
+
+
+class FlexAttention(Attention):
+    """SAM's Attention with FlexAttention: q.k * scale + rel_h[query, key row] + rel_w[query, key column], fused.
+
+    Compiled (torch.compile) on a GPU, where the kernel is generated; eager elsewhere, which is
+    correct but slow (on the CPU the compiled kernel measured 2x slower than "sdpa", see
+    benchmarks/README.md): use it on GPUs. Not yet measured on a GPU.
+    """
+
+    _compiled = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, H, W, _ = x.shape
+        heads = self.num_heads
+        qkv = self.qkv(x).reshape(B, H * W, 3, heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, heads, HW, d)
+        q, k, v = qkv.unbind(0)
+        r_q = q.reshape(B, heads, H, W, -1)
+        rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, get_rel_pos(H, H, self.rel_pos_h)).reshape(B, heads, H * W, H)
+        rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, get_rel_pos(W, W, self.rel_pos_w)).reshape(B, heads, H * W, W)
+
+        def score_mod(score, b, h, q_idx, kv_idx):  # the key at kv_idx sits in row kv_idx // W, column kv_idx % W
+            return score + rel_h[b, h, q_idx, kv_idx // W] + rel_w[b, h, q_idx, kv_idx % W]
+
+        attend = flex_attention
+        if x.is_cuda:
+            FlexAttention._compiled = FlexAttention._compiled or torch.compile(flex_attention)
+            attend = FlexAttention._compiled
+        out = attend(q, k, v, score_mod=score_mod if self.use_rel_pos else None)  # (B, heads, HW, d)
+        return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))

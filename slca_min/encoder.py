@@ -23,7 +23,7 @@ from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncode
 from segment_anything.modeling.image_encoder import Attention
 from segment_anything.utils.transforms import ResizeLongestSide
 
-from .attention import SDPAAttention
+from .attention import FlexAttention, SDPAAttention
 from .precision import PRECISIONS, quantize_int8
 
 # The official encoders (segment_anything/build_sam.py) and "tiny", the same class with small
@@ -37,6 +37,7 @@ ENCODER_CONFIGS = {
 PIXEL_MEAN = (123.675, 116.28, 103.53)
 PIXEL_STD = (58.395, 57.12, 57.375)
 PATCH = 16
+ATTENTIONS = {"sam": Attention, "sdpa": SDPAAttention, "flex": FlexAttention}
 DOWNLOAD_HINT = "download it with: python data_scripts/download_sam_checkpoint.py vit_b"
 
 
@@ -100,14 +101,15 @@ class SAMEncoder(torch.nn.Module):
         weights: what produced the weights, printed next to every number computed from them.
         sam_input: the side of SAM's square input. Default: the encoder's own (1024; 256 for
             tiny). Smaller (512, 256) is ~4x fewer tokens: much faster, features differ.
-        fast_attention: use SDPAAttention (same result as SAM's attention, faster).
+        attention: "sdpa" (default, faster than SAM's own), "flex" (FlexAttention, for GPUs) or "sam".
+        fast_attention: False is the same as attention="sam" (kept for older code).
         precision: "fp32" (default; bf16 autocast on a GPU) or "int8" (CPU only: dynamic int8
             quantization of the Linear layers, attention kept in fp32; faster, slightly different).
     """
 
     def __init__(self, image_encoder: ImageEncoderViT, *, model_type: str, weights: str,
                  sam_input: int | None = None, fast_attention: bool = True, device: str | torch.device = "cpu",
-                 precision: str = "fp32"):
+                 precision: str = "fp32", attention: str = "sdpa"):
         super().__init__()
         sam_input = sam_input or image_encoder.img_size
         if sam_input <= 0 or sam_input % PATCH:
@@ -118,7 +120,9 @@ class SAMEncoder(torch.nn.Module):
         self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(3, 1, 1), persistent=False)
         for block in image_encoder.blocks:
-            block.attn.__class__ = SDPAAttention if fast_attention else Attention
+            block.attn.__class__ = ATTENTIONS[attention if fast_attention else "sam"]
+        if attention not in ATTENTIONS:
+            raise ValueError(f"attention={attention!r}: use one of {', '.join(ATTENTIONS)}")
         if precision not in PRECISIONS:
             raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
         if precision == "int8" and torch.device(device).type != "cpu":
@@ -199,12 +203,24 @@ class SAMEncoder(torch.nn.Module):
         self.image_encoder.eval()
         return self
 
-    def preprocess(self, image, index: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
-        """One image -> (3, S, S) normalized and padded, as SamPredictor.set_image, and its unpadded (h, w)."""
-        resized = self.transform.apply_image(to_rgb(image, index))  # (h, w, 3) uint8, longest side S
-        x = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)  # (3, h, w)
+    def preprocess(self, image, index: int = 0, on_device: bool | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
+        """One image -> (3, S, S) normalized and padded, as SamPredictor.set_image, and its unpadded (h, w).
+
+        On the CPU the resize is SamPredictor's own (PIL). On a GPU (on_device=None means: when the
+        encoder is on one) the uint8 image is uploaded and resized there (bilinear, antialiased,
+        rounded to integers like PIL's output): the same pixels within one grey level, so that the
+        CPU does not limit a fast GPU.
+        """
+        rgb = to_rgb(image, index)
+        if on_device if on_device is not None else self.device.type == "cuda":
+            h, w = self.transform.get_preprocess_shape(rgb.shape[0], rgb.shape[1], self.sam_input)
+            x = torch.as_tensor(rgb, device=self.device).permute(2, 0, 1)[None].float()  # (1, 3, H0, W0)
+            x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0].round().clamp(0, 255)
+        else:
+            resized = self.transform.apply_image(rgb)  # (h, w, 3) uint8, longest side S
+            x = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)  # (3, h, w)
+            h, w = resized.shape[:2]
         x = (x - self.pixel_mean) / self.pixel_std
-        h, w = resized.shape[:2]
         return F.pad(x, (0, self.sam_input - w, 0, self.sam_input - h)), (h, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,14 +20,24 @@ def reference_embedding(encoder: SAMEncoder, image) -> torch.Tensor:
     return predictor.get_image_embedding()
 
 
-@pytest.mark.parametrize("fast_attention", [True, False])
+@pytest.mark.parametrize("attention", ["sam", "sdpa", "flex"])
 @pytest.mark.parametrize("name", SHAPES)
-def test_embed_equals_sam_predictor(name, fast_attention, rng):
+def test_embed_equals_sam_predictor(name, attention, rng):
     image = rng.integers(0, 256, SHAPES[name], dtype=np.uint8)
-    encoder = SAMEncoder.untrained("tiny", seed=0, fast_attention=fast_attention)
+    encoder = SAMEncoder.untrained("tiny", seed=0, attention=attention)
     embedding = encoder.embed([image])
     assert embedding.shape == (1, 256, 16, 16) and embedding.dtype == torch.float32
     torch.testing.assert_close(embedding, reference_embedding(encoder, image), atol=1e-5, rtol=0)
+
+
+def test_device_preprocessing_is_the_reference_within_one_grey_level(tiny, rng):
+    """The GPU path (resize on the device) run on the CPU, against SamPredictor's PIL resize."""
+    for shape in ((480, 640, 3), (37, 90), (300, 200, 3)):
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        (ref, ref_hw), (dev, dev_hw) = tiny.preprocess(image, on_device=False), tiny.preprocess(image, on_device=True)
+        assert ref_hw == dev_hw and (ref - dev).abs().max() * 57.12 <= 1.0 + 1e-4  # pixel_std ~57: one grey level
+        a, b = tiny(ref[None]), tiny(dev[None])
+        assert torch.nn.functional.cosine_similarity(a.flatten(), b.flatten(), dim=0) > 0.9999
 
 
 def test_batched_embed_equals_one_by_one(tiny, rng):
