@@ -15,4 +15,4 @@ from .train import classification_metrics, evaluate, predict, train
 __all__ = ["SAMEncoder", "SLCA", "SLCAClassifier", "train", "evaluate", "predict", "classification_metrics",
            "RegionDataset", "load_data", "load_medmnist", "load_isic", "make_phantoms", "save_phantoms",
            "stratified_fraction", "extract", "oracle_regions", "load_folder", "load_csv", "load_model",
-           "predict_images"]
+           "predict_images", "distributed"]

@@ -11,15 +11,15 @@ from pathlib import Path
 import torch
 
 from .cache import extract as extract_regions
+from .comparison import excludes_zero, lowdata as lowdata_grid, model_setting, result_setting, summarize
 from .data import ImageFiles, fingerprint, load_data
 from .dataset import RegionDataset
-from .phantoms import save_phantoms
-from .comparison import excludes_zero, lowdata as lowdata_grid, model_setting, result_setting, summarize
-from .experiments import NO_SAM, FitConfig, extract_splits, fit, load_encoder, weights_label
 from .distributed import is_main, main_only
+from .experiments import NO_SAM, FitConfig, extract_splits, fit, load_encoder, weights_label
 from .files import check_writable, run_folder, write_csv, write_json
 from .images import allow_large_images
 from .model_file import check_model, describe_model, load_model, save_model
+from .phantoms import save_phantoms
 from .predict import image_paths, predict_images, prediction_rows
 from .train import METRICS, evaluate as evaluate_model
 from .viz import plot_attention, plot_lowdata, plot_metrics
@@ -42,7 +42,7 @@ def prepare(args, need_regions: bool = True):
     print(f"encoder: {weights_label(encoder)}, SAM input {encoder.sam_input} px")
     regions = None
     if need_regions:
-        name = Path(args.data).stem if Path(args.data).suffix == ".npz" else Path(args.data).name
+        name = Path(args.data).stem if Path(args.data).suffix in (".npz", ".csv") else Path(args.data).name
         regions = extract_splits(splits, encoder, name=name, cache_dir=args.cache_dir, grid=args.grid or 16,
                                  progress=not args.quiet)
     return splits, encoder, regions
@@ -105,7 +105,8 @@ def train(args) -> None:
         model, history, metrics = fit(splits, regions, gate=gate, config=config, fraction=args.fraction,
                                       seed=args.seed, progress=not args.quiet)
         row = {"model": name, **metrics, "fraction": args.fraction, "seed": args.seed, "data": args.data,
-               "n_params": sum(p.numel() for p in model.parameters()), **model_setting(name, result_setting(config, splits, encoder))}
+               "n_params": sum(p.numel() for p in model.parameters()),
+               **model_setting(name, result_setting(config, splits, encoder))}
         print_table([row])
         description = describe_model(model, config=config, class_names=splits["train"].class_names, encoder=encoder,
                                      multilabel=splits["train"].multilabel)
@@ -179,8 +180,8 @@ def lowdata(args) -> None:
     for s in summary:
         versus = (f"{s['auc_vs_baseline']:+.3f} [{s['ci95_low']:+.3f}, {s['ci95_high']:+.3f}] ({s['seeds_won']}/{s['seeds']})"
                   + (" *" if excludes_zero(s) else "")) if "auc_vs_baseline" in s else ""
-        print(f"{s['model']:<14}{s['fraction']:>9}" + "".join(f"{s[m + '_mean']:>9.3f} +- {s[m + '_std']:.3f}" for m in ("auc", "balanced_acc"))
-              + f"   {versus}" + (f"  ({s['note']})" if "note" in s else ""))
+        means = "".join(f"{s[m + '_mean']:>9.3f} +- {s[m + '_std']:.3f}" for m in ("auc", "balanced_acc"))
+        print(f"{s['model']:<14}{s['fraction']:>9}{means}   {versus}" + (f"  ({s['note']})" if "note" in s else ""))
     if len(args.seeds) == 1:
         print("one seed: no interval can be given; pass --seeds 0 1 2 ... for one")
     plot_lowdata(rows, metric="auc", title=f"{Path(args.data).name}: test AUC, mean ± std over {len(args.seeds)} seed(s); "

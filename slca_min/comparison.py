@@ -107,7 +107,6 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
               "slca-oracle": oracle_inputs(splits, config.grid) if "slca-oracle" in models else None}
     for i, (fraction, seed, model) in enumerate(runs, start=1):
         indices = stratified_fraction(splits["train"].labels, fraction, seed)
-        extra = {}
         if model in PROBES:
             metrics, extra = run_probe(model, splits, regions, indices)
         else:

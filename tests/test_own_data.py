@@ -4,7 +4,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from slca_min import load_data, save_phantoms
