@@ -79,5 +79,5 @@ def test_ddp_training_writes_one_set_of_outputs_close_to_one_process(tmp_path):
     assert len(a) == len(b) == 3
     # not equal: the shuffles differ (DistributedSampler vs DataLoader) and BatchNorm sees half batches
     for h_ddp, h_one in zip(a, b):
-        assert abs(float(h_ddp["val_loss"]) - float(h_one["val_loss"])) < 0.5
+        assert abs(float(h_ddp["val_loss"]) - float(h_one["val_loss"])) < 0.25  # measured: within 0.06
     assert float(a[-1]["train_loss"]) < float(a[0]["train_loss"]) + 0.2
