@@ -15,7 +15,7 @@ from .comparison import excludes_zero, lowdata as lowdata_grid, model_setting, r
 from .data import ImageFiles, fingerprint, load_data
 from .dataset import RegionDataset
 from .distributed import is_main, main_only
-from .experiments import NO_SAM, FitConfig, extract_splits, fit, load_encoder, weights_label
+from .experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load_encoder, weights_label
 from .files import check_writable, run_folder, write_csv, write_json
 from .images import allow_large_images
 from .model_file import check_model, describe_model, load_model, save_model
@@ -145,8 +145,7 @@ def predict(args) -> None:
         encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device, precision=args.precision)
         check_model(saved, args.model, encoder=encoder, grid=args.grid)
         label = weights_label(encoder)
-        cache = Path(args.cache_dir) / (f"predict-{fingerprint(images)}-{encoder.model_type}-{encoder.sam_input}-"
-                                        f"{encoder.precision}-g{args.grid}.npy")
+        cache = Path(args.cache_dir) / f"predict-{fingerprint(images)}-{cache_key(encoder, args.grid)}.npy"
         regions = extract_regions(images, encoder, cache, grid=args.grid, progress=not args.quiet, desc="regions")
     probabilities = predict_images(model, None, images, regions=regions, device=args.device)
     rows = prediction_rows(images.paths, probabilities, saved, label)

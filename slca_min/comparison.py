@@ -99,9 +99,11 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ValueError(f"--models: {', '.join(unknown)} unknown; choose from {', '.join(MODELS)}")
+    def ours(row: dict) -> bool:  # a row of one of these models, made with this setting
+        return row["model"] in models and same_setting(row, model_setting(row["model"], setting))
+
     all_rows = read_csv(results_path)
-    done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows
-            if r["model"] in models and same_setting(r, model_setting(r["model"], setting))}
+    done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows if ours(r)}
     runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
     inputs = {"slca-shuffled": shuffled(regions) if "slca-shuffled" in models else None,
               "slca-oracle": oracle_inputs(splits, config.grid) if "slca-oracle" in models else None}
@@ -120,7 +122,7 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
                          **{k: metrics[k] for k in METRICS}, **extra, "data": data, **model_setting(model, setting)})
         if results_path and is_main():
             write_csv(results_path, all_rows)
-    rows = [dict(r) for r in all_rows if r["model"] in models and same_setting(r, model_setting(r["model"], setting))]
+    rows = [dict(r) for r in all_rows if ours(r)]
     for r in rows:  # CSV text -> numbers
         r.update(fraction=float(r["fraction"]), seed=int(r["seed"]), **{m: float(r[m]) for m in METRICS})
     wanted = {(float(f), int(s)) for f in fractions for s in seeds}

@@ -57,16 +57,23 @@ class ImageFiles:
     def __getitem__(self, i: int) -> np.ndarray:
         return read_image(self.paths[i])
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of each file's name and raw bytes, 16 hex digits; read once, however often it is asked for."""
+        digest = hashlib.sha256()
+        for path in self.paths:
+            digest.update(path.name.encode() + path.read_bytes())
+        return digest.hexdigest()[:16]
+
 
 def fingerprint(images: Sequence) -> str:
     """sha256 of the images (the raw bytes of each file for ImageFiles), 16 hex digits."""
+    if isinstance(images, ImageFiles):
+        return images.fingerprint
     digest = hashlib.sha256()
     for i in range(len(images)):
-        if isinstance(images, ImageFiles):
-            digest.update(images.paths[i].name.encode() + images.paths[i].read_bytes())
-        else:
-            image = np.ascontiguousarray(images[i])
-            digest.update(f"{image.shape}{image.dtype}".encode() + image.tobytes())
+        image = np.ascontiguousarray(images[i])
+        digest.update(f"{image.shape}{image.dtype}".encode() + image.tobytes())
     return digest.hexdigest()[:16]
 
 

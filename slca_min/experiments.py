@@ -40,11 +40,16 @@ def weights_label(encoder: SAMEncoder) -> str:
     return label if encoder.trained else f"{label} (UNTRAINED: a pipeline check, not a SAM result)"
 
 
+def cache_key(encoder: SAMEncoder, grid: int) -> str:
+    """The part of a cache file's name that says what produced it (the sidecar says it in full)."""
+    weights_id = hashlib.sha1(encoder.weights.encode()).hexdigest()[:8]
+    return f"{encoder.model_type}-{encoder.sam_input}-{encoder.precision}-g{grid}-{weights_id}"
+
+
 def extract_splits(splits: dict[str, Split], encoder: SAMEncoder, *, name: str, cache_dir: str | Path = "cache",
                    grid: int = 16, batch_size: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
     """Region descriptors of every split, from the cache (cache_dir/NAME-SPLIT-...npy) or computed into it."""
-    weights_id = hashlib.sha1(encoder.weights.encode()).hexdigest()[:8]
-    produced_by = f"{encoder.model_type}-{encoder.sam_input}-{encoder.precision}-g{grid}-{weights_id}"
+    produced_by = cache_key(encoder, grid)
     return {split: extract(data.images, encoder, Path(cache_dir) / f"{name}-{split}-{produced_by}.npy", grid=grid,
                            batch_size=batch_size, progress=progress, desc=f"{split} regions")
             for split, data in splits.items()}

@@ -10,14 +10,13 @@ files is unchanged.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .data import SPLITS, ImageFiles, Split, finish_splits
-from .files import write_csv
+from .files import read_csv, write_csv
 from .images import IMAGE_SUFFIXES
 
 ISIC_CLASSES = ("nevus", "melanoma", "seborrheic keratosis")
@@ -27,8 +26,7 @@ SUFFIXES = (*IMAGE_SUFFIXES, ".dcm")
 def read_table(path: Path, columns: Sequence[str]) -> list[dict]:
     """Rows of a UTF-8 CSV (a byte-order mark is fine) that has `columns`; every row must fill them."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
+        rows = read_csv(path)
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#x} at offset {e.start}); "
                          "save it as UTF-8") from None
