@@ -111,6 +111,8 @@ def add_fitting(p: argparse.ArgumentParser, *, epochs: int = 20, image_size: int
                    help="classifier input side in pixels (default %(default)s)")
     p.add_argument("--pretrained-backbone", action="store_true", help="start from torchvision's ImageNet weights")
     p.add_argument("--class-weights", choices=["balanced"], help="weight the loss by inverse class frequency")
+    p.add_argument("--min-steps", type=number(int, 0), default=0,
+                   help="train at least this many steps (more epochs for small fractions; default %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     common = Parser(add_help=False)
     common.add_argument("--checkpoint", help="SAM checkpoint (default: checkpoints/sam_vit_b_01ec64.pth if present, "
-                                             "else the UNTRAINED tiny encoder)")
+                                             "else the miniature: a tiny encoder pretrained on synthetic lesion masks, "
+                                             "built on first use); 'untrained': the UNTRAINED tiny encoder")
     common.add_argument("--sam-input", type=number(int, 64, 1024, multiple=16),
                         help="SAM input side, a multiple of 16 up to 1024 (default: the encoder's own, 1024 for SAM "
                              "checkpoints and 256 for the tiny encoder; smaller is faster and changes the features)")
@@ -157,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate", choices=["slca", "none", "se", "cbam"],
                    help="slca (default), none (the plain backbone), se or cbam (attention without SAM: controls)")
     p.add_argument("--no-slca", dest="slca", action="store_false", help="the baseline: the same as --gate none")
+    p.add_argument("--integrate", choices=["multiply", "residual", "rescaled"], default="multiply",
+                   help="how SLCA gates a stage: F*A (multiply, the paper's reading), F*(1+A) or F*2A (default %(default)s)")
     p.add_argument("--fraction", type=fraction, default=1.0, help="stratified fraction of the train split, (0, 1] "
                                                                   "(default %(default)s)")
     p.add_argument("--seed", type=number(int, 0), default=0, help="random seed, 0 or more (default %(default)s)")

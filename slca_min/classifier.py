@@ -12,6 +12,9 @@ from .gates import GATES
 from .slca import SLCA
 
 GATE_NAMES = ("slca", "none", "se", "cbam")
+# How A_k (in (0, 1)) gates F_k. "multiply" is the paper's reading: every gate starts near 0.5, so each
+# gated stage starts at about half strength. "residual" F*(1+A) and "rescaled" F*2A start near the identity.
+INTEGRATIONS = {"multiply": lambda f, a: f * a, "residual": lambda f, a: f * (1 + a), "rescaled": lambda f, a: f * (2 * a)}
 
 
 class SLCAClassifier(nn.Module):
@@ -33,22 +36,26 @@ class SLCAClassifier(nn.Module):
         in_chans: input channels (ResNets only; conv1's RGB weights are averaged and spread over them).
         in_channels: channels of the region descriptors (256 for SAM).
         reduction: squeeze ratio of SLCA (SE and CBAM use timm's 16).
+        integrate: how SLCA's A_k gates F_k: "multiply" (F*A, the paper's reading, default), "residual"
+            (F*(1+A)) or "rescaled" (F*2A); see INTEGRATIONS and the README's study.
     """
 
     def __init__(self, num_classes: int, backbone: str = "resnet18", slca: bool = True, stages: Sequence[int] = (1, 2, 3, 4),
                  grid: int = 16, pretrained_backbone: bool = False, in_chans: int = 3, in_channels: int = 256,
-                 reduction: int = 4, gate: str | None = None):
+                 reduction: int = 4, gate: str | None = None, integrate: str = "multiply"):
         super().__init__()
         gate = gate or ("slca" if slca else "none")
         if gate not in GATE_NAMES:
             raise ValueError(f"gate={gate!r} is unknown; use one of {', '.join(GATE_NAMES)}")
+        if integrate not in INTEGRATIONS:
+            raise ValueError(f"integrate={integrate!r} is unknown; use one of {', '.join(INTEGRATIONS)}")
         if not set(stages) <= {1, 2, 3, 4} or len(set(stages)) != len(stages):
             raise ValueError(f"stages={tuple(stages)}: choose distinct stages from 1, 2, 3, 4")
         built = build_backbone(backbone, num_classes, pretrained_backbone)
         self.backbone, self.channels_last = built.model, built.channels_last
         if in_chans != 3:
             _set_in_chans(self.backbone, in_chans)
-        self.num_classes, self.grid, self.gate_type = num_classes, grid, gate
+        self.num_classes, self.grid, self.gate_type, self.integrate = num_classes, grid, gate, integrate
         self.stages = () if gate == "none" else tuple(sorted(stages))
         channels = [built.channels[k - 1] for k in self.stages]
         self.slca = SLCA(in_channels, channels, reduction) if gate == "slca" else None
@@ -78,7 +85,8 @@ class SLCAClassifier(nn.Module):
             if self.channels_last:
                 out = out.permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
             if self.slca is not None:
-                out = out * F.interpolate(self._maps[i], size=out.shape[-2:], mode="bilinear", align_corners=False)
+                A = F.interpolate(self._maps[i], size=out.shape[-2:], mode="bilinear", align_corners=False)  # (B, C_k, H_k, W_k)
+                out = INTEGRATIONS[self.integrate](out, A)
             else:
                 out = self.gates[i](out)
             return out.permute(0, 2, 3, 1) if self.channels_last else out

@@ -29,10 +29,16 @@ from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
 from .train import METRICS, classification_metrics
 
-GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca"}
+GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
+         "slca-residual": "slca", "slca-oracle-residual": "slca"}
 PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe}
 MODELS = (*GATED, *PROBES)
-USES_SAM = ("slca", "slca-shuffled", *PROBES)
+USES_SAM = ("slca", "slca-shuffled", "slca-residual", *PROBES)
+
+
+def integration(model: str) -> str:
+    """How a model's SLCA gates the stages: "-residual" models use F*(1+A), the others the paper's F*A."""
+    return "residual" if model.endswith("-residual") else "multiply"
 ENCODER_KEYS = ("weights", "model_type", "sam_input", "precision")
 
 
@@ -49,7 +55,7 @@ def model_setting(model: str, setting: dict) -> dict:
     """The part of `setting` that can change `model`'s result: a model without SAM does not depend on the encoder."""
     if model in USES_SAM:
         return setting
-    weights = "lesion masks (oracle, no SAM)" if model == "slca-oracle" else NO_SAM
+    weights = "lesion masks (oracle, no SAM)" if model.startswith("slca-oracle") else NO_SAM
     return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": weights}
 
 
@@ -105,14 +111,15 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     all_rows = read_csv(results_path)
     done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows if ours(r)}
     runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
+    oracle = oracle_inputs(splits, config.grid) if {"slca-oracle", "slca-oracle-residual"} & set(models) else None
     inputs = {"slca-shuffled": shuffled(regions) if "slca-shuffled" in models else None,
-              "slca-oracle": oracle_inputs(splits, config.grid) if "slca-oracle" in models else None}
+              "slca-oracle": oracle, "slca-oracle-residual": oracle}
     for i, (fraction, seed, model) in enumerate(runs, start=1):
         indices = stratified_fraction(splits["train"].labels, fraction, seed)
         if model in PROBES:
             metrics, extra = run_probe(model, splits, regions, indices)
         else:
-            net, history, metrics = fit(splits, inputs.get(model) or regions, gate=GATED[model],
+            net, history, metrics = fit(splits, inputs.get(model) or regions, gate=GATED[model], integrate=integration(model),
                                         config=config, fraction=fraction, seed=seed, progress=progress,
                                         desc=f"[{i}/{len(runs)}] {model}, fraction {fraction}, seed {seed}")
             best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored

@@ -39,6 +39,8 @@ PIXEL_STD = (58.395, 57.12, 57.375)
 PATCH = 16
 ATTENTIONS = {"sam": Attention, "sdpa": SDPAAttention, "flex": FlexAttention}
 DOWNLOAD_HINT = "download it with: python data_scripts/download_sam_checkpoint.py vit_b"
+# Meta published no "tiny" SAM: a tiny checkpoint is the miniature (miniature.py), and its label says what it is.
+MINIATURE = "a tiny ViT pretrained on synthetic lesion masks by slca_min: a stand-in, not Segment Anything"
 
 
 def build_image_encoder(model_type: str) -> ImageEncoderViT:
@@ -181,7 +183,8 @@ class SAMEncoder(torch.nn.Module):
         except RuntimeError as e:
             first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
             raise ValueError(f"{path}: weights do not fit a {found} encoder ({first}); {DOWNLOAD_HINT}") from None
-        return cls(encoder, model_type=found, weights=file_weights(path), device=device, **kwargs)
+        weights = file_weights(path) + (f" ({MINIATURE})" if found == "tiny" else "")
+        return cls(encoder, model_type=found, weights=weights, device=device, **kwargs)
 
     @property
     def trained(self) -> bool:

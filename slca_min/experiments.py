@@ -5,6 +5,7 @@ Kept apart from the core so that a notebook and `python -m slca_min` run the sam
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .classifier import SLCAClassifier
 from .data import Split, num_classes, stratified_fraction
 from .dataset import RegionDataset
 from .encoder import SAMEncoder
+from .miniature import miniature_checkpoint
 from .train import evaluate, train
 
 DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
@@ -23,12 +25,14 @@ DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 
 def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None = None,
                  device: str = "cpu", precision: str = "fp32") -> SAMEncoder:
-    """The SAM checkpoint given, else the one at checkpoints/sam_vit_b_01ec64.pth, else the untrained tiny encoder."""
-    if checkpoint is None and DEFAULT_CHECKPOINT.is_file():
-        checkpoint = DEFAULT_CHECKPOINT
+    """The checkpoint given; else SAM ViT-B at checkpoints/sam_vit_b_01ec64.pth; else the miniature (built on
+    first use). checkpoint="untrained": the untrained tiny encoder (random weights, labelled as such)."""
+    options = dict(sam_input=sam_input, device=device, precision=precision)
+    if str(checkpoint) == "untrained":
+        return SAMEncoder.untrained("tiny", seed=0, **options)
     if checkpoint is None:
-        return SAMEncoder.untrained("tiny", seed=0, sam_input=sam_input, device=device, precision=precision)
-    return SAMEncoder.from_checkpoint(checkpoint, sam_input=sam_input, device=device, precision=precision)
+        checkpoint = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else miniature_checkpoint()
+    return SAMEncoder.from_checkpoint(checkpoint, **options)
 
 
 NO_SAM = "not used (no SAM)"  # the weights column of a model that does not use SAM (baseline, SE, CBAM)
@@ -65,14 +69,17 @@ class FitConfig:
     grid: int = 16  # must match the cached regions
     pretrained_backbone: bool = False
     class_weights: str | None = None  # None or "balanced"
+    min_steps: int = 0  # train at least this many steps: small fractions get more epochs instead of a few updates
     device: str = "cpu"
 
 
 def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, config: FitConfig, gate: str | None = None,
-        slca: bool = True, fraction: float = 1.0, seed: int = 0, progress: bool = True, desc: str = "train"):
+        slca: bool = True, fraction: float = 1.0, seed: int = 0, integrate: str = "multiply", progress: bool = True,
+        desc: str = "train"):
     """Train on a stratified `fraction` of the train split, select on val, report on test.
 
-    gate: "slca", "none", "se" or "cbam" (slca=False is gate="none"). Returns (model, history, test metrics).
+    gate: "slca", "none", "se" or "cbam" (slca=False is gate="none"); integrate: how SLCA gates (see
+    SLCAClassifier). Returns (model, history, test metrics).
     """
     def dataset(split: str, indices=None, augment=False):
         data, R = splits[split], None if regions is None else regions[split]
@@ -84,8 +91,11 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     torch.manual_seed(seed)
     model = SLCAClassifier(num_classes=num_classes(splits), backbone=config.backbone, gate=gate or ("slca" if slca else "none"),
                            grid=config.grid, pretrained_backbone=config.pretrained_backbone,
-                           in_channels=256 if regions is None else regions["train"].shape[1])  # 2 for oracle regions
-    history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=config.epochs, lr=config.lr,
+                           in_channels=256 if regions is None else regions["train"].shape[1],  # 2 for oracle regions
+                           integrate=integrate)
+    steps_per_epoch = math.ceil(len(indices) / config.batch_size)
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=epochs, lr=config.lr,
                     batch_size=config.batch_size, seed=seed, device=config.device,
                     class_weights=config.class_weights, progress=progress, desc=desc)
     return model, history, evaluate(model, dataset("test"), batch_size=config.batch_size, device=config.device)

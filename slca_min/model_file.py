@@ -30,6 +30,7 @@ def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None, 
     return {"library": LIBRARY_VERSION, "num_classes": model.num_classes, "class_names": list(class_names),
             "task": "multi-label" if multilabel else "multi-class",
             "backbone": config.backbone, "gate": model.gate_type, "stages": list(model.stages),
+            "integrate": model.integrate,
             "grid": config.grid, "image_size": config.image_size,
             "weights": encoder.weights if uses_sam else None, "model_type": encoder.model_type if uses_sam else None,
             "sam_input": encoder.sam_input if uses_sam else None, "precision": encoder.precision if uses_sam else None,
@@ -54,7 +55,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
         saved = torch.load(path, map_location="cpu", weights_only=True)
         d = saved["description"]
         model = SLCAClassifier(num_classes=d["num_classes"], backbone=d["backbone"], gate=d["gate"],
-                               stages=d["stages"] or (1, 2, 3, 4), grid=d["grid"],
+                               stages=d["stages"] or (1, 2, 3, 4), grid=d["grid"], integrate=d.get("integrate", "multiply"),
                                in_channels=saved["state_dict"].get("slca.squeeze.weight", torch.empty(0, 256)).shape[1])
         model.load_state_dict(saved["state_dict"])
         model.description = d  # what predict_images needs: image size, grid, task, encoder

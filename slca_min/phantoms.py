@@ -19,12 +19,21 @@ from .files import atomic_write
 PHANTOM_CLASSES = ("smooth margin", "irregular margin")
 
 
+def _border(m: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) 0/1 masks -> their border, a 3-pixel band: dilation minus erosion."""
+    return F.max_pool2d(m, 3, 1, 1) + F.max_pool2d(-m, 3, 1, 1)
+
+
+def lesion_border(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool lesion masks -> (N, H, W) bool: the 3-pixel band along each lesion's margin."""
+    return _border(torch.from_numpy(np.asarray(masks, dtype=np.float32))[:, None])[:, 0].numpy() > 0
+
+
 def oracle_regions(masks: np.ndarray, grid: int = 16) -> np.ndarray:
     """(N, H, W) bool lesion masks -> (N, 2, grid, grid) float16: per region, the fraction of pixels inside the
-    lesion and the fraction on its border (a 3-pixel band: dilation minus erosion)."""
+    lesion and the fraction on its border (lesion_border)."""
     m = torch.from_numpy(np.asarray(masks, dtype=np.float32))[:, None]  # (N, 1, H, W)
-    dilated, eroded = F.max_pool2d(m, 3, 1, 1), -F.max_pool2d(-m, 3, 1, 1)
-    both = torch.cat([m, dilated - eroded], dim=1)  # (N, 2, H, W)
+    both = torch.cat([m, _border(m)], dim=1)  # (N, 2, H, W)
     return F.adaptive_avg_pool2d(both, grid).numpy().astype(np.float16)
 
 

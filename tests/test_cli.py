@@ -1,4 +1,4 @@
-"""The command line, run in-process in a temporary folder (phantoms, untrained tiny encoder)."""
+"""The command line, run in-process in a temporary folder (phantoms; the miniature, the offline default)."""
 import csv
 import json
 import subprocess
@@ -20,10 +20,10 @@ def workdir(tmp_path, monkeypatch):
 def test_demo_writes_labelled_results(workdir, capsys):
     assert main(["demo", "--n", "60", "--size", "32", *SMALL]) == 0
     out = capsys.readouterr().out
-    assert "weights of slca: untrained tiny, seed 0 (UNTRAINED" in out  # printed once, above the table
+    assert "weights of slca: tiny_lesions-quick.pth sha256:" in out and "stand-in" in out  # printed once, above the table
     rows = list(csv.DictReader(open(workdir / "runs/demo/results.csv")))
     assert [r["model"] for r in rows] == ["baseline", "slca"]
-    assert "UNTRAINED" in rows[1]["weights"] and rows[0]["weights"] == "not used (no SAM)"
+    assert "stand-in" in rows[1]["weights"] and rows[0]["weights"] == "not used (no SAM)"
     assert json.loads((workdir / "runs/demo/results.json").read_text())["rows"][1]["model"] == "slca"
     assert (workdir / "runs/demo/metrics.png").stat().st_size > 0 and (workdir / "runs/demo/attention.png").stat().st_size > 0
     assert sorted(p.name for p in workdir.iterdir()) == ["cache", "runs"] and sorted(p.name for p in (workdir / "runs").iterdir()) == ["demo"]
@@ -35,7 +35,7 @@ def test_train_then_evaluate(workdir, capsys):
     assert main(["train", "--data", data, "--fraction", "0.5", "--out", "runs/t", *SMALL]) == 0
     assert main(["evaluate", "--data", data, "--model", "runs/t/model.pt", "--quiet"]) == 0
     trained = list(csv.DictReader(open(workdir / "runs/t/results.csv")))[0]
-    assert all("UNTRAINED" in h["weights"] for h in csv.DictReader(open(workdir / "runs/t/history.csv")))
+    assert all("stand-in" in h["weights"] for h in csv.DictReader(open(workdir / "runs/t/history.csv")))
     evaluated = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert evaluated[0] == "slca" and float(evaluated[3]) == pytest.approx(float(trained["auc"]), abs=1e-3)
     assert main(["train", "--data", data, "--no-slca", "--out", "runs/b", *SMALL]) == 0
@@ -48,7 +48,7 @@ def test_lowdata_resumes(workdir, monkeypatch):
     assert main(args) == 0
     rows = list(csv.DictReader(open(workdir / "runs/lowdata/results.csv")))
     assert {(r["model"], r["fraction"]) for r in rows} == {(m, f) for m in ("baseline", "slca") for f in ("0.25", "1.0")}
-    assert all("UNTRAINED" in r["weights"] for r in rows if r["model"] == "slca")
+    assert all("stand-in" in r["weights"] for r in rows if r["model"] == "slca")
     assert (workdir / "runs/lowdata/auc_vs_fraction.png").is_file()
     summary = list(csv.DictReader(open(workdir / "runs/lowdata/summary.csv")))
     assert len(summary) == 4 and "auc_std" in summary[0]

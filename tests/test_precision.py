@@ -47,4 +47,4 @@ def test_cli_int8_gets_its_own_cache(tmp_path, monkeypatch, capsys):
     assert main(["extract", "--data", "p.npz", "--grid", "4", "--precision", "int8", "--quiet"]) == 0
     names = sorted(p.name for p in (tmp_path / "cache").glob("p-train-*.npy"))
     assert len(names) == 2 and any("-int8-" in n for n in names) and any("-fp32-" in n for n in names)
-    assert "untrained tiny, seed 0, int8" in capsys.readouterr().out
+    assert "stand-in, not Segment Anything), int8" in capsys.readouterr().out  # the miniature, the offline default
