@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from slca_min import SAMEncoder
-from slca_min.miniature import QUICK, build_miniature
+from slca_min.miniature import QUICK, miniature_checkpoint, recipe_id
 
 
 @pytest.fixture(scope="session")
@@ -15,12 +15,13 @@ def tiny():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def miniature(tmp_path_factory):
-    """The miniature in its quick configuration, built once per session: the offline default of every test
-    ($SLCA_MINIATURE, inherited by subprocesses and notebook kernels), so no test builds the full one."""
-    path = tmp_path_factory.mktemp("miniature") / "tiny_lesions-quick.pth"
-    torch.set_num_threads(2)
-    build_miniature(path, QUICK, progress=False)
+def miniature(request):
+    """The miniature in its quick configuration (about a minute to build; kept in pytest's cache under a name
+    that carries its recipe): the offline default of every test ($SLCA_MINIATURE, inherited by subprocesses
+    and notebook kernels), so that no test builds the full one."""
+    torch.set_num_threads(THREADS)
+    path = miniature_checkpoint(request.config.cache.mkdir("slca_min") / f"tiny_lesions-quick-{recipe_id(QUICK)}.pth",
+                                config=QUICK, progress=False)
     previous = os.environ.get("SLCA_MINIATURE")
     os.environ["SLCA_MINIATURE"] = str(path)
     yield path
@@ -35,6 +36,9 @@ def rng():
     return np.random.default_rng(0)
 
 
+THREADS = int(os.environ.get("OMP_NUM_THREADS", 2))  # 2, or fewer when the caller asks (a busy machine)
+
+
 @pytest.fixture(autouse=True)
 def _threads():
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)

@@ -20,7 +20,7 @@ def workdir(tmp_path, monkeypatch):
 def test_demo_writes_labelled_results(workdir, capsys):
     assert main(["demo", "--n", "60", "--size", "32", *SMALL]) == 0
     out = capsys.readouterr().out
-    assert "weights of slca: tiny_lesions-quick.pth sha256:" in out and "stand-in" in out  # printed once, above the table
+    assert "weights of slca: tiny_lesions-quick-" in out and "stand-in" in out  # printed once, above the table
     rows = list(csv.DictReader(open(workdir / "runs/demo/results.csv")))
     assert [r["model"] for r in rows] == ["baseline", "slca"]
     assert "stand-in" in rows[1]["weights"] and rows[0]["weights"] == "not used (no SAM)"
@@ -32,10 +32,12 @@ def test_demo_writes_labelled_results(workdir, capsys):
 def test_train_then_evaluate(workdir, capsys):
     main(["demo", "--n", "60", "--size", "32", *SMALL])  # writes cache/phantoms-n60-s32.npz
     data = "cache/phantoms-n60-s32.npz"
-    assert main(["train", "--data", data, "--fraction", "0.5", "--out", "runs/t", *SMALL]) == 0
-    assert main(["evaluate", "--data", data, "--model", "runs/t/model.pt", "--quiet"]) == 0
+    assert main(["train", "--data", data, "--fraction", "0.5", "--out", "runs/t", "--integrate", "residual",
+                 "--min-steps", "5", *SMALL]) == 0  # 21 images, batch 16: 2 steps per epoch, so 3 epochs
+    assert main(["evaluate", "--data", data, "--model", "runs/t/model.pt", "--quiet"]) == 0  # rebuilt as F*(1+A)
     trained = list(csv.DictReader(open(workdir / "runs/t/results.csv")))[0]
-    assert all("stand-in" in h["weights"] for h in csv.DictReader(open(workdir / "runs/t/history.csv")))
+    history = list(csv.DictReader(open(workdir / "runs/t/history.csv")))
+    assert len(history) == 3 and all("stand-in" in h["weights"] for h in history) and trained["integrate"] == "residual"
     evaluated = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert evaluated[0] == "slca" and float(evaluated[3]) == pytest.approx(float(trained["auc"]), abs=1e-3)
     assert main(["train", "--data", data, "--no-slca", "--out", "runs/b", *SMALL]) == 0

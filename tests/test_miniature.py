@@ -17,7 +17,7 @@ def sha256(path) -> str:
 
 
 def test_pretraining_is_deterministic(tmp_path):
-    short = PretrainConfig(scenes=64, steps=10)
+    short = PretrainConfig(scenes=64, steps=20)
     build_miniature(tmp_path / "a.pth", short, progress=False)
     build_miniature(tmp_path / "b.pth", short, progress=False)
     assert sha256(tmp_path / "a.pth") == sha256(tmp_path / "b.pth")

@@ -96,3 +96,23 @@ def test_pretrained_backbone_offline_message(monkeypatch):
     monkeypatch.setattr("slca_min.backbones.torchvision.models.get_model", offline)
     with pytest.raises(OSError, match="pretrained_backbone=True: cannot fetch .*pretrained_backbone=False"):
         SLCAClassifier(num_classes=2, pretrained_backbone=True)
+
+
+@pytest.mark.parametrize("integrate, bias, scale", [("multiply", 100.0, 1.0), ("residual", -100.0, 1.0),
+                                                    ("rescaled", 0.0, 1.0), ("multiply", 0.0, 0.5)])
+def test_integration_forms(integrate, bias, scale):
+    """F*A, F*(1+A), F*2A: the gates at which each leaves a stage unchanged (A = 1, 0, 1/2); A = 1/2 under F*A halves it."""
+    torch.manual_seed(0)
+    model = SLCAClassifier(num_classes=2, stages=(4,), integrate=integrate).eval()
+    with torch.no_grad():
+        model.slca.excite[0].weight.zero_()
+        model.slca.excite[0].bias.fill_(bias)  # A = sigmoid(bias): 1, 0 or 1/2 everywhere
+    reference = torchvision.models.resnet18(num_classes=2).eval()
+    reference.load_state_dict(model.backbone.state_dict())
+    features = torch.nn.Sequential(*list(reference.children())[:-2])  # up to layer4
+    x, R = torch.randn(2, 3, 64, 64), torch.randn(2, 256, 16, 16)
+    with torch.no_grad():
+        expected = reference.fc(torch.flatten(reference.avgpool(features(x) * scale), 1))
+        torch.testing.assert_close(model(x, R), expected)
+    with pytest.raises(ValueError, match="integrate='add' is unknown"):
+        SLCAClassifier(num_classes=2, integrate="add")
