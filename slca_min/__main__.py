@@ -1,8 +1,8 @@
 """Command line: python -m slca_min {demo,extract,train,evaluate,predict,lowdata} --help
 
 Bad input exits with code 2 and one line naming the option or file and the fix, never a
-traceback. Without a SAM checkpoint every command uses the untrained tiny encoder and says so
-wherever it reports a number.
+traceback. Without a SAM checkpoint every command uses the miniature (a tiny encoder pretrained on
+synthetic lesion masks: a stand-in, not SAM) and says so wherever it reports a number.
 """
 from __future__ import annotations
 
