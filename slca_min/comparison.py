@@ -3,7 +3,8 @@
 Models: "baseline" (the plain backbone), "se" and "cbam" (attention from the backbone's own
 features: controls for any attention), "slca", "slca-shuffled" (SLCA fed the regions of another
 image: does it use the image's own SAM features?), "probe-linear" and "probe-knn" (SAM's pooled
-regions alone, no CNN), and on phantoms "slca-oracle" (SLCA fed a perfect segmentation built from
+regions alone, no CNN), and on phantoms "probe-oracle" (a linear probe on the oracle's regions: do they
+carry the label?) and "slca-oracle" (SLCA fed a perfect segmentation built from
 the lesion masks, no SAM: does location-aware gating help at all when its input is ideal?). Results are rows in one CSV; a row carries every setting that can change
 it, rows are only ever added, and a rerun skips what is already there with the same setting.
 """
@@ -31,9 +32,10 @@ from .train import METRICS, classification_metrics
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
          "slca-residual": "slca", "slca-oracle-residual": "slca"}
-PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe}
+PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe, "probe-oracle": linear_probe}
 MODELS = (*GATED, *PROBES)
-USES_SAM = ("slca", "slca-shuffled", "slca-residual", *PROBES)
+USES_SAM = ("slca", "slca-shuffled", "slca-residual", "probe-linear", "probe-knn")
+ORACLE = ("slca-oracle", "slca-oracle-residual", "probe-oracle")  # fed the lesion masks, no SAM
 
 
 def integration(model: str) -> str:
@@ -55,7 +57,7 @@ def model_setting(model: str, setting: dict) -> dict:
     """The part of `setting` that can change `model`'s result: a model without SAM does not depend on the encoder."""
     if model in USES_SAM:
         return setting
-    weights = "lesion masks (oracle, no SAM)" if model.startswith("slca-oracle") else NO_SAM
+    weights = "lesion masks (oracle, no SAM)" if model in ORACLE else NO_SAM
     return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": weights}
 
 
@@ -88,7 +90,7 @@ def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray
     train_x, test_x = standardize(pooled_features(regions["train"][indices]), pooled_features(regions["test"]))
     labels = splits["train"].labels[indices]
     scores = PROBES[name](train_x, labels, test_x, num_classes(splits))
-    n_params = train_x.shape[1] * scores.shape[1] + scores.shape[1] if name == "probe-linear" else 0
+    n_params = train_x.shape[1] * scores.shape[1] + scores.shape[1] if PROBES[name] is linear_probe else 0
     return classification_metrics(splits["test"].labels, scores), {
         "n_params": n_params, "single_class": bool(len(np.unique(scores.argmax(1))) == 1)}
 
@@ -111,13 +113,12 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     all_rows = read_csv(results_path)
     done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows if ours(r)}
     runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
-    oracle = oracle_inputs(splits, config.grid) if {"slca-oracle", "slca-oracle-residual"} & set(models) else None
-    inputs = {"slca-shuffled": shuffled(regions) if "slca-shuffled" in models else None,
-              "slca-oracle": oracle, "slca-oracle-residual": oracle}
+    oracle = oracle_inputs(splits, config.grid) if set(ORACLE) & set(models) else None
+    inputs = {"slca-shuffled": shuffled(regions) if "slca-shuffled" in models else None, **dict.fromkeys(ORACLE, oracle)}
     for i, (fraction, seed, model) in enumerate(runs, start=1):
         indices = stratified_fraction(splits["train"].labels, fraction, seed)
         if model in PROBES:
-            metrics, extra = run_probe(model, splits, regions, indices)
+            metrics, extra = run_probe(model, splits, inputs.get(model) or regions, indices)
         else:
             net, history, metrics = fit(splits, inputs.get(model) or regions, gate=GATED[model], integrate=integration(model),
                                         config=config, fraction=fraction, seed=seed, progress=progress,

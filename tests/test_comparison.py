@@ -58,19 +58,21 @@ def test_every_model_side_by_side_from_the_cli(tmp_path, monkeypatch, capsys):
 
     monkeypatch.chdir(tmp_path)
     save_phantoms("p.npz", n=40, size=32)
-    models = "baseline,se,cbam,slca,slca-shuffled,probe-linear,probe-knn,slca-oracle"
+    models = "baseline,se,cbam,slca,slca-shuffled,probe-linear,probe-knn,slca-oracle,probe-oracle,slca-residual,slca-oracle-residual"
     assert main(["lowdata", "--data", "p.npz", "--models", models, "--fractions", "1.0", "--seeds", "0", "1",
                  "--epochs", "1", "--image-size", "32", "--grid", "4", "--quiet"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "runs/lowdata/results.csv")))
-    assert sorted({r["model"] for r in rows}) == sorted(models.split(",")) and len(rows) == 16
+    assert sorted({r["model"] for r in rows}) == sorted(models.split(",")) and len(rows) == 22
     assert all(int(r["n_params"]) > 0 for r in rows if r["model"] != "probe-knn")
     params = {r["model"]: int(r["n_params"]) for r in rows}
-    assert params["baseline"] < params["se"] < params["cbam"] and params["slca"] == params["slca-shuffled"]
+    assert params["baseline"] < params["se"] < params["cbam"] and params["slca"] == params["slca-shuffled"] == params["slca-residual"]
+    assert params["probe-oracle"] == 2 * 2 + 2  # logistic regression on (lesion, border) fractions
     assert {r["weights"] for r in rows if r["model"] in ("baseline", "se", "cbam")} == {"not used (no SAM)"}
     summary = list(csv.DictReader(open(tmp_path / "runs/lowdata/summary.csv")))
     assert all(s["auc_vs_baseline"] != "" for s in summary if s["model"] != "baseline")
     assert "AUC vs baseline" in capsys.readouterr().out
-    assert {r["weights"] for r in rows if r["model"] == "slca-oracle"} == {"lesion masks (oracle, no SAM)"}
+    oracle = ("slca-oracle", "slca-oracle-residual", "probe-oracle")
+    assert {r["weights"] for r in rows if r["model"] in oracle} == {"lesion masks (oracle, no SAM)"}
     np.savez("nomasks.npz", **{k: v for k, v in np.load("p.npz").items() if not k.endswith("_masks")})
     assert main(["lowdata", "--data", "nomasks.npz", "--models", "slca-oracle", "--epochs", "1", "--quiet"]) == 2
     assert "needs lesion masks" in capsys.readouterr().err
