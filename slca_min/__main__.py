@@ -14,6 +14,7 @@ import torch
 
 from . import commands, distributed
 from .backbones import BACKBONES
+from .classifier import INTEGRATIONS
 from .comparison import MODELS
 
 
@@ -160,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate", choices=["slca", "none", "se", "cbam"],
                    help="slca (default), none (the plain backbone), se or cbam (attention without SAM: controls)")
     p.add_argument("--no-slca", dest="slca", action="store_false", help="the baseline: the same as --gate none")
-    p.add_argument("--integrate", choices=["multiply", "residual", "rescaled"], default="multiply",
+    p.add_argument("--integrate", choices=list(INTEGRATIONS), default="multiply",
                    help="how SLCA gates a stage: F*A (multiply, the paper's reading), F*(1+A) or F*2A (default %(default)s)")
     p.add_argument("--fraction", type=fraction, default=1.0, help="stratified fraction of the train split, (0, 1] "
                                                                   "(default %(default)s)")
