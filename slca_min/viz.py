@@ -81,11 +81,14 @@ def plot_lowdata(rows: Sequence[dict], *, metric: str = "auc", title: str, path:
     groups = defaultdict(list)
     for row in rows:
         groups[row["model"], row["fraction"]].append(row[metric])
-    fig, ax = plt.subplots(figsize=(5.5, 3.5))
-    for model in sorted({m for m, _ in groups}):
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    models = sorted({m for m, _ in groups})
+    colours = plt.get_cmap("tab10" if len(models) <= 10 else "tab20").colors  # one colour per model, never repeated
+    for model, colour in zip(models, colours):
         fractions = sorted(f for m, f in groups if m == model)
         values = [np.array(groups[model, f], dtype=float) for f in fractions]
-        ax.errorbar(fractions, [v.mean() for v in values], yerr=[v.std() for v in values], marker="o", capsize=3, label=model)
+        ax.errorbar(fractions, [v.mean() for v in values], yerr=[v.std() for v in values], marker="o", capsize=3,
+                    label=model, color=colour)
     ax.set_xscale("log")
     ticks = sorted({f for _, f in groups})
     ax.set_xticks(ticks, [f"{f:g}" for f in ticks])
@@ -94,8 +97,8 @@ def plot_lowdata(rows: Sequence[dict], *, metric: str = "auc", title: str, path:
     ax.set_ylabel(f"test {metric} (mean ± std over seeds)")
     if metric == "auc":
         ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance")
-    ax.legend(fontsize=8)
-    ax.set_title(textwrap.fill(title, 70), fontsize=9)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: it never hides a point
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)
     return _finish(fig, path)
 
 
