@@ -24,8 +24,6 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=defaults.scenes, help="(default %(default)s)")
     parser.add_argument("--dice", action="store_true", help="also measure the probe Dice of miniature and untrained")
     args = parser.parse_args()
-    if args.steps < 20 or args.scenes < 16:
-        raise ValueError("--steps must be at least 20 (the warm-up takes a tenth) and --scenes at least 16")
     config = PretrainConfig(steps=args.steps, scenes=args.scenes)
     out = Path(args.out) if args.out else default_path(config)
     info = build_miniature(out, config)

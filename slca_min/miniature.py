@@ -9,7 +9,7 @@ Decoder: a per-token MLP with pixel shuffle (MaskHead), not SAM's MaskDecoder. I
 positions, so whatever the mask needs at a place must be in the embedding at that place, which is
 exactly what SLCA pools into regions; and it costs almost nothing next to the two-way transformer.
 
-Built on first use (about 2 minutes on 2 CPU cores, once) into ~/.cache/slca_min (or the file
+Built on first use (about 3 minutes on 2 CPU cores, once) into ~/.cache/slca_min (or the file
 named by $SLCA_MINIATURE), not shipped: a file rebuilt on another CPU need not match bit for bit,
 and a recipe change gets a new file name instead of a stale file.
 """
@@ -44,6 +44,10 @@ class PretrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.05
     seed: int = PRETRAIN_SEED
+
+    def __post_init__(self):
+        if self.steps < 20 or self.scenes < 16:  # the one-cycle warm-up takes a tenth of the steps: at least 2
+            raise ValueError(f"steps={self.steps}, scenes={self.scenes}: need at least 20 steps and 16 scenes")
 
 
 QUICK = PretrainConfig(scenes=512, steps=200)  # for the tests: about a minute; already clearly better than random
@@ -164,7 +168,7 @@ def miniature_checkpoint(path: str | Path | None = None, *, config: PretrainConf
         return path
     with locked(path, on_wait=lambda: print(f"waiting for another process that is building {path}")):
         if not path.is_file():
-            print(f"building the miniature encoder (once; about 2 min on 2 CPU cores): {path}")
+            print(f"building the miniature encoder (once; about 3 min on 2 CPU cores): {path}")
             info = build_miniature(path, config, progress=progress)
             print(f"built in {info['seconds']:.0f} s; held-out Dice of its mask decoder {info['held_out_decoder_dice']:.3f}")
     return path

@@ -22,13 +22,9 @@ def miniature(request):
     torch.set_num_threads(THREADS)
     path = miniature_checkpoint(request.config.cache.mkdir("slca_min") / f"tiny_lesions-quick-{recipe_id(QUICK)}.pth",
                                 config=QUICK, progress=False)
-    previous = os.environ.get("SLCA_MINIATURE")
-    os.environ["SLCA_MINIATURE"] = str(path)
-    yield path
-    if previous is None:
-        os.environ.pop("SLCA_MINIATURE")
-    else:
-        os.environ["SLCA_MINIATURE"] = previous
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLCA_MINIATURE", str(path))
+        yield path
 
 
 @pytest.fixture

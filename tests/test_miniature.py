@@ -2,6 +2,7 @@
 import hashlib
 
 import numpy as np
+import pytest
 import torch
 
 from slca_min import SAMEncoder
@@ -56,6 +57,11 @@ def test_scenes_have_masks_and_no_labels():
     assert 0.01 < masks.mean() < 0.4 and (masks.reshape(32, -1).any(1)).mean() > 0.7
     phantoms = make_phantoms(32, size=64, seed=0)[0]
     assert not any((s == p).all() for s in images for p in phantoms)  # another generator, another stream
+
+
+def test_too_short_a_recipe_is_refused():
+    with pytest.raises(ValueError, match="at least 20 steps"):
+        PretrainConfig(steps=10)
 
 
 def test_dice():
