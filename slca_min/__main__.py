@@ -16,6 +16,7 @@ from . import commands, distributed
 from .backbones import BACKBONES
 from .classifier import INTEGRATIONS
 from .comparison import MODELS
+from .levels import LEVELS
 
 
 class Parser(argparse.ArgumentParser):
@@ -88,6 +89,13 @@ def models(text: str) -> list[str]:
     return names
 
 
+def sam_levels(text: str) -> tuple[str, ...]:
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    if not names or not set(names) <= set(LEVELS) or len(names) > 5:
+        raise argparse.ArgumentTypeError(f"{text!r}: one to five of {','.join(LEVELS)}, comma-separated")
+    return names
+
+
 def split_fractions(text: str) -> tuple[float, float, float]:
     try:
         parts = tuple(float(x) for x in text.split(","))
@@ -130,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
                         help="encoder arithmetic: fp32 (default, faithful) or int8 (CPU only, about 1.6x faster, "
                              "region cosine ~0.9999 to fp32; part of the cache key)")
+    common.add_argument("--sam-preprocess", choices=["sam", "medsam"],
+                        help="sam (default: SamPredictor's) or medsam (MedSAM's, for its weights: square resize, min-max "
+                             "to [0, 1], no mean/std); evaluate/predict: the model's")
     common.add_argument("--grid", type=number(int, 1, 64), help="region grid g (default 16; evaluate: the model's)")
     common.add_argument("--cache-dir", default="cache", help="where region descriptors are cached (default %(default)s)")
     common.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu",
@@ -143,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--split-fractions", type=split_fractions, default=(0.7, 0.1, 0.2),
                       help="train,val,test fractions for folders and CSVs without splits (default 0.7,0.1,0.2)")
 
+    levels = Parser(add_help=False)
+    levels.add_argument("--sam-levels", type=sam_levels,
+                        help="SAM levels SLCA reads, one per gated position or one for all: neck (default, stages 1-4) "
+                             "or patch,early,middle,late,neck (the stem and stages 1-4); evaluate/predict: the model's")
+
     def add(name, run, help, parents):
         p = subcommands.add_parser(name, parents=parents, help=help, description=help)
         p.set_defaults(command=run)
@@ -154,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=number(int, 16, 1024), default=64, help="phantom side in pixels (default %(default)s)")
     p.add_argument("--out", default="runs/demo", help="output folder (default %(default)s)")
 
-    add("extract", commands.extract, "compute (or reuse) the region cache of every split", [common, data])
+    add("extract", commands.extract, "compute (or reuse) the region cache of every split", [common, data, levels])
 
-    p = add("train", commands.train, "train one model, select on val, report on test", [common, data])
+    p = add("train", commands.train, "train one model, select on val, report on test", [common, data, levels])
     add_fitting(p)
     p.add_argument("--gate", choices=["slca", "none", "se", "cbam"],
                    help="slca (default), none (the plain backbone), se or cbam (attention without SAM: controls)")
@@ -168,11 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=number(int, 0), default=0, help="random seed, 0 or more (default %(default)s)")
     p.add_argument("--out", help="output folder (default runs/train-slca or runs/train-baseline)")
 
-    p = add("evaluate", commands.evaluate, "score a model.pt written by train", [common, data])
+    p = add("evaluate", commands.evaluate, "score a model.pt written by train", [common, data, levels])
     p.add_argument("--model", required=True, help="model.pt written by `train`")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="(default %(default)s)")
 
-    p = add("predict", commands.predict, "classify new images with a model.pt written by train", [common])
+    p = add("predict", commands.predict, "classify new images with a model.pt written by train", [common, levels])
     p.add_argument("--model", required=True, help="model.pt written by `train`")
     p.add_argument("--images", required=True, nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--out", default="runs/predict", help="where predictions.csv goes (default %(default)s)")

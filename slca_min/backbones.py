@@ -1,8 +1,9 @@
 """The classifier backbones and where their four stages are: torchvision ResNets and Swin V2, and timm models.
 
 A backbone is the library's own model, unchanged (its state-dict keys stay its own), plus the
-names of the four modules whose outputs the gates multiply, their channels, and their layout:
-torchvision's Swin V2 and timm's transformers keep stage outputs channels-last (B, H, W, C).
+names of the five modules whose outputs a gate may multiply (position 0, the stem, then the four
+stages), their channels, and their layout: torchvision's Swin V2 and timm's transformers keep
+stage outputs channels-last (B, H, W, C).
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ BACKBONES = RESNETS + SWINS  # and "timm:NAME" for any timm model with four feat
 @dataclass
 class Backbone:
     model: nn.Module
-    stages: tuple[str, str, str, str]  # module names of the four stages, in order
-    channels: tuple[int, int, int, int]
+    stages: tuple[str | None, str, str, str, str]  # module names of the stem (None: not exposed) and the four stages
+    channels: tuple[int, int, int, int, int]
     channels_last: bool  # stage outputs are (B, H, W, C)
 
 
@@ -34,12 +35,12 @@ def build_backbone(name: str, num_classes: int, pretrained: bool = False) -> Bac
     if name in RESNETS:
         model.fc = nn.Linear(model.fc.in_features, num_classes)
         expansion = type(model.layer1[0]).expansion  # 1 for BasicBlock, 4 for Bottleneck
-        return Backbone(model, ("layer1", "layer2", "layer3", "layer4"),
-                        tuple(64 * 2 ** k * expansion for k in range(4)), channels_last=False)
+        return Backbone(model, ("maxpool", "layer1", "layer2", "layer3", "layer4"),  # the stem ends with maxpool
+                        (64, *(64 * 2 ** k * expansion for k in range(4))), channels_last=False)
     model.head = nn.Linear(model.head.in_features, num_classes)
     width = model.features[1][0].norm1.normalized_shape[0]  # 96 for t and s, 128 for b
-    return Backbone(model, ("features.1", "features.3", "features.5", "features.7"),
-                    tuple(width * 2 ** k for k in range(4)), channels_last=True)
+    return Backbone(model, ("features.0", "features.1", "features.3", "features.5", "features.7"),  # 0: patch embedding
+                    (width, *(width * 2 ** k for k in range(4))), channels_last=True)
 
 
 def _torchvision(name: str, pretrained: bool) -> nn.Module:
@@ -65,8 +66,9 @@ def _timm(name: str, num_classes: int, pretrained: bool) -> Backbone:
     except Exception as e:  # pretrained weights could not be fetched
         raise OSError(f"backbone='timm:{name}', pretrained: cannot fetch the weights ({type(e).__name__}); "
                       "go online once or pass pretrained_backbone=False") from None
-    info = model.feature_info[-4:] if len(getattr(model, "feature_info", [])) >= 4 else None
-    if info is None:
+    info = list(getattr(model, "feature_info", []))
+    if len(info) < 4:
         raise ValueError(f"backbone='timm:{name}' does not expose four feature stages; choose another timm model")
-    return Backbone(model, tuple(i["module"] for i in info), tuple(i["num_chs"] for i in info),
+    stem = info[-5] if len(info) >= 5 else {"module": None, "num_chs": 0}  # 0: the model exposes no stem
+    return Backbone(model, tuple(i["module"] for i in [stem, *info[-4:]]), tuple(i["num_chs"] for i in [stem, *info[-4:]]),
                     channels_last=getattr(model, "output_fmt", "NCHW") == "NHWC")

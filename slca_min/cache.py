@@ -1,8 +1,9 @@
 """The feature cache: SAM region descriptors computed once, stored in fp16, reused while they still match.
 
-`extract` writes `NAME.npy` (N, 256, g, g) float16 and a sidecar `NAME.json` describing what
-produced it (encoder weights, SAM input size, grid, a fingerprint of the images, a format
-version) and a sha256 of the stored data. A cache is reused only when the description matches
+`extract` writes `NAME.npy` (N, C, g, g) float16 and a sidecar `NAME.json` describing what
+produced it (encoder weights, SAM input size, preprocessing, grid, feature levels, a fingerprint
+of the images, a format version) and a sha256 of the stored data. C is 256 for the neck alone;
+an entry holding more levels (levels.py) also serves a request for fewer, never the other way round. A cache is reused only when the description matches
 and the data still has that checksum; anything else (other settings, overwritten bytes, a
 truncated or empty file) is recomputed with a one-line notice. Work in progress lives in
 `NAME.partial.npy` / `NAME.partial.json` (and a progress file per rank), flushed after every
@@ -25,15 +26,16 @@ from .data import fingerprint
 from .distributed import all_true, barrier, is_main, rank, shard, world_size
 from .encoder import SAMEncoder
 from .files import locked, read_json, write_error, write_json
+from .levels import NECK, check_levels, select_levels
 
-FORMAT_VERSION = 2  # 2: the sidecar carries a sha256 of the data
+FORMAT_VERSION = 3  # 2: the sidecar carries a sha256 of the data; 3: levels and preprocessing
 
 
-def describe(images: Sequence, encoder: SAMEncoder, grid: int) -> dict:
-    """What a cache holds: if any field differs, the cache is recomputed, never reused."""
+def describe(images: Sequence, encoder: SAMEncoder, grid: int, levels: Sequence[str] = NECK) -> dict:
+    """What a cache holds: if any field differs, the cache is recomputed, never reused (levels: see _superset)."""
     return {"format": FORMAT_VERSION, "weights": encoder.weights, "model_type": encoder.model_type,
-            "sam_input": encoder.sam_input, "precision": encoder.precision, "grid": grid, "count": len(images),
-            "images": fingerprint(images)}
+            "sam_input": encoder.sam_input, "preprocess": encoder.preprocessing, "precision": encoder.precision,
+            "grid": grid, "levels": list(check_levels(levels)), "count": len(images), "images": fingerprint(images)}
 
 
 def checksum(path: Path) -> str:
@@ -71,9 +73,28 @@ def _load_if_valid(path: Path, want: dict, notice: bool = True) -> np.ndarray | 
     return array if ok else None
 
 
-def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: int = 16, batch_size: int | None = None,
-            progress: bool = True, desc: str | None = None) -> np.ndarray:
-    """Region descriptors of `images`, (N, 256, grid, grid) float16, from the cache at `path` or computed into it.
+def _superset(path: Path, want: dict) -> np.ndarray | None:
+    """Regions of the levels in `want` taken from another valid entry in path's folder that holds more levels
+    (and matches in everything else), or None. A view of its file when the levels are adjacent (levels.py)."""
+    for sidecar in sorted(path.parent.glob("*.json")):
+        found = read_json(sidecar)
+        have = found.get("levels", [])
+        if sidecar == path.with_suffix(".json") or not found.get("complete") or not set(want["levels"]) <= set(have):
+            continue
+        if {k: v for k, v in found.items() if k not in ("levels", "sha256", "complete")} == {
+                k: v for k, v in want.items() if k != "levels"}:
+            array = _load_if_valid(sidecar.with_suffix(".npy"), {**want, "levels": have}, notice=False)
+            if array is not None:
+                if is_main():
+                    print(f"regions: the levels {', '.join(want['levels'])} taken from cache {sidecar.with_suffix('.npy')}")
+                return select_levels(array, have, want["levels"])
+    return None
+
+
+def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: int = 16, levels: Sequence[str] = NECK,
+            batch_size: int | None = None, progress: bool = True, desc: str | None = None) -> np.ndarray:
+    """Region descriptors of `images`, (N, C, grid, grid) float16, from the cache at `path` (or an entry beside
+    it with more levels) or computed into `path`. C: 256 for the neck alone (see SAMEncoder.region_channels).
 
     Streams: only one batch of embeddings is in memory at a time, and each batch is on disk
     before the next starts (batch_size: the encoder's default if None). Returns a read-only memmap.
@@ -84,8 +105,10 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
     if grid < 1:
         raise ValueError(f"grid={grid}: must be at least 1 (16 is the default)")
     path = Path(path).with_suffix(".npy")
-    want = describe(images, encoder, grid)
+    want = describe(images, encoder, grid, levels)
     cached = _load_if_valid(path, want, notice=is_main())
+    if cached is None and path.parent.is_dir():
+        cached = _superset(path, want)
     if all_true(cached is not None):
         if progress and is_main():
             print(f"{desc or 'regions'}: reusing cache {path}")
@@ -94,13 +117,14 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
     with locked(path, on_wait=waiting) if is_main() else nullcontext():  # rank 0 locks for the whole job
         if not all_true(_load_if_valid(path, want, notice=False) is not None):  # another job may have just finished it
             try:
-                _compute(images, encoder, path, want, grid=grid, batch_size=batch_size, progress=progress, desc=desc)
+                _compute(images, encoder, path, want, grid=grid, levels=want["levels"], batch_size=batch_size,
+                         progress=progress, desc=desc)
             except OSError as e:
                 raise write_error(path, e) from None
     return np.load(path, mmap_mode="r")
 
 
-def _compute(images, encoder, path: Path, want: dict, *, grid, batch_size, progress, desc) -> None:
+def _compute(images, encoder, path: Path, want: dict, *, grid, levels, batch_size, progress, desc) -> None:
     """Fill NAME.partial.npy: each rank its block of rows, progress in NAME.partial.rankR-of-W.json; then rank 0
     checksums it and gives it its final name. A rerun resumes every rank where its progress file says."""
     sidecar, partial = path.with_suffix(".json"), path.with_suffix(".partial.npy")
@@ -113,7 +137,7 @@ def _compute(images, encoder, path: Path, want: dict, *, grid, batch_size, progr
         if not (partial.is_file() and read_json(partial_sidecar) == want):  # nothing to resume
             for old in partial.parent.glob(f"{partial.stem}.rank*.json"):
                 old.unlink()
-            np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, 256, grid, grid))
+            np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, encoder.region_channels(levels), grid, grid))
             write_json(partial_sidecar, want)
     barrier()
 
@@ -129,8 +153,8 @@ def _compute(images, encoder, path: Path, want: dict, *, grid, batch_size, progr
                                          desc=f"{desc or 'SAM regions'} -> {path.name}") as bar:
         for start in range(mine.start + done(r), mine.stop, batch_size):
             end = min(start + batch_size, mine.stop)
-            block = encoder.regions([images[i] for i in range(start, end)], grid=grid, batch_size=batch_size)
-            block = block.cpu().numpy().astype(np.float16)  # (b, 256, g, g)
+            block = encoder.regions([images[i] for i in range(start, end)], grid=grid, batch_size=batch_size, levels=levels)
+            block = block.cpu().numpy().astype(np.float16)  # (b, C, g, g)
             f.seek(offset + start * block[0].nbytes)
             f.write(block.tobytes())
             f.flush()  # in the kernel's hands: survives kill -9

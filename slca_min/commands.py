@@ -11,13 +11,14 @@ from pathlib import Path
 import torch
 
 from .cache import extract as extract_regions
-from .comparison import excludes_zero, lowdata as lowdata_grid, model_setting, result_setting, summarize
+from .comparison import excludes_zero, levels_needed, lowdata as lowdata_grid, model_setting, result_setting, summarize
 from .data import ImageFiles, fingerprint, load_data
 from .dataset import RegionDataset
 from .distributed import is_main, main_only
 from .experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load_encoder, weights_label
 from .files import check_writable, run_folder, write_csv, write_json
 from .images import allow_large_images
+from .levels import NECK, check_levels
 from .model_file import check_model, describe_model, load_model, save_model
 from .phantoms import save_phantoms
 from .predict import image_paths, predict_images, prediction_rows
@@ -31,12 +32,17 @@ def fit_config(args) -> FitConfig:
                      class_weights=args.class_weights, min_steps=args.min_steps, device=args.device)
 
 
-def prepare(args, need_regions: bool = True):
-    """Load and check the data, then the encoder, then the regions (cached)."""
+def encoder_of(args):
+    return load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device, precision=args.precision,
+                        preprocess=args.sam_preprocess or "sam")
+
+
+def prepare(args, need_regions: bool = True, levels=NECK):
+    """Load and check the data, then the encoder, then the regions of `levels` (cached)."""
     if args.allow_large_images:
         allow_large_images()
     splits = load_data(args.data, split=getattr(args, "split_fractions", (0.7, 0.1, 0.2)))
-    encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device, precision=args.precision)
+    encoder = encoder_of(args)
     print(f"data: {args.data} ({', '.join(f'{k} {len(v)}' for k, v in splits.items())}; "
           f"classes: {', '.join(splits['train'].class_names)})")
     print(f"encoder: {weights_label(encoder)}, SAM input {encoder.sam_input} px")
@@ -44,7 +50,7 @@ def prepare(args, need_regions: bool = True):
     if need_regions:
         name = Path(args.data).stem if Path(args.data).suffix in (".npz", ".csv") else Path(args.data).name
         regions = extract_splits(splits, encoder, name=name, cache_dir=args.cache_dir, grid=args.grid or 16,
-                                 progress=not args.quiet)
+                                 levels=levels, progress=not args.quiet)
     return splits, encoder, regions
 
 
@@ -91,7 +97,7 @@ def demo(args) -> None:
 
 
 def extract(args) -> None:
-    _, _, regions = prepare(args)
+    _, _, regions = prepare(args, levels=args.sam_levels or NECK)
     for split, R in regions.items():
         print(f"{split}: regions {tuple(R.shape)} {R.dtype} in {Path(R.filename)}")
 
@@ -101,15 +107,17 @@ def train(args) -> None:
     name = "baseline" if gate == "none" else gate
     out = Path(args.out or f"runs/train-{name}")
     with main_only(run_folder(out)) as staging:  # made (and checked writable) before any work; rank 0 only
-        splits, encoder, regions = prepare(args, need_regions=gate == "slca")
+        sam_levels = args.sam_levels or NECK
+        splits, encoder, regions = prepare(args, need_regions=gate == "slca", levels=sam_levels)
         config = fit_config(args)
         label = weights_label(encoder) if gate == "slca" else NO_SAM
-        model, history, metrics = fit(splits, regions, gate=gate, config=config, fraction=args.fraction,
-                                      seed=args.seed, integrate=args.integrate, progress=not args.quiet)
+        model, history, metrics = fit(splits, regions, gate=gate, config=config, fraction=args.fraction, seed=args.seed,
+                                      integrate=args.integrate, sam_levels=sam_levels, progress=not args.quiet)
         row = {"model": name, **metrics, "fraction": args.fraction, "seed": args.seed, "data": args.data,
-               "integrate": model.integrate,
-               "n_params": sum(p.numel() for p in model.parameters()),
+               "integrate": model.integrate, "n_params": sum(p.numel() for p in model.parameters()),
                **model_setting(name, result_setting(config, splits, encoder))}
+        if gate == "slca":
+            row["sam_levels"] = "+".join(model.sam_levels)  # one per gated position
         print_table([row])
         description = describe_model(model, config=config, class_names=splits["train"].class_names, encoder=encoder,
                                      multilabel=splits["train"].multilabel)
@@ -123,10 +131,11 @@ def train(args) -> None:
 def evaluate(args) -> None:
     model, saved = load_model(args.model, device=args.device)
     uses_sam = saved["gate"] == "slca"
-    if uses_sam:  # the model's SAM input and grid unless the user asks for others (then refused below)
-        args.sam_input, args.grid = args.sam_input or saved["sam_input"], args.grid or saved["grid"]
-    splits, encoder, regions = prepare(args, need_regions=uses_sam)
-    check_model(saved, args.model, class_names=splits["train"].class_names, encoder=encoder, grid=args.grid)
+    if uses_sam:  # the model's settings unless the user asks for others (then refused below)
+        use_model_settings(args, saved)
+    splits, encoder, regions = prepare(args, need_regions=uses_sam, levels=check_levels(args.sam_levels or NECK))
+    check_model(saved, args.model, class_names=splits["train"].class_names, encoder=encoder, grid=args.grid,
+                sam_levels=args.sam_levels if uses_sam else None)
     data = splits[args.split]
     dataset = RegionDataset(data.images, data.labels, regions[args.split] if regions else None,
                             image_size=saved["image_size"])
@@ -134,6 +143,13 @@ def evaluate(args) -> None:
     print(f"{args.model} on the {args.split} split of {args.data}:")
     print_table([{"model": {"none": "baseline"}.get(saved["gate"], saved["gate"]), **metrics,
                   "weights": weights_label(encoder) if uses_sam else NO_SAM}])
+
+
+def use_model_settings(args, saved: dict) -> None:
+    """SAM input, grid, levels and preprocessing of an SLCA model.pt, where the command line leaves them open."""
+    args.sam_input, args.grid = args.sam_input or saved["sam_input"], args.grid or saved["grid"]
+    args.sam_levels = args.sam_levels or saved["sam_levels"]
+    args.sam_preprocess = args.sam_preprocess or saved["preprocess"]
 
 
 def predict(args) -> None:
@@ -144,12 +160,13 @@ def predict(args) -> None:
     images = ImageFiles(image_paths(args.images))
     regions, label = None, NO_SAM
     if saved["gate"] == "slca":
-        args.sam_input, args.grid = args.sam_input or saved["sam_input"], args.grid or saved["grid"]
-        encoder = load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device, precision=args.precision)
-        check_model(saved, args.model, encoder=encoder, grid=args.grid)
-        label = weights_label(encoder)
-        cache = Path(args.cache_dir) / f"predict-{fingerprint(images)}-{cache_key(encoder, args.grid)}.npy"
-        regions = extract_regions(images, encoder, cache, grid=args.grid, progress=not args.quiet, desc="regions")
+        use_model_settings(args, saved)
+        encoder = encoder_of(args)
+        check_model(saved, args.model, encoder=encoder, grid=args.grid, sam_levels=args.sam_levels)
+        label, levels = weights_label(encoder), check_levels(args.sam_levels)
+        cache = Path(args.cache_dir) / f"predict-{fingerprint(images)}-{cache_key(encoder, args.grid, levels)}.npy"
+        regions = extract_regions(images, encoder, cache, grid=args.grid, levels=levels, progress=not args.quiet,
+                                  desc="regions")
     probabilities = predict_images(model, None, images, regions=regions, device=args.device)
     rows = prediction_rows(images.paths, probabilities, saved, label)
     if is_main():
@@ -166,11 +183,13 @@ def predict(args) -> None:
 
 def lowdata(args) -> None:
     check_writable(args.out)
-    splits, encoder, regions = prepare(args)
+    levels = levels_needed(args.models)
+    splits, encoder, regions = prepare(args, levels=levels)
     out, config = Path(args.out), fit_config(args)
     setting = result_setting(config, splits, encoder)
     rows = lowdata_grid(splits, regions, fractions=args.fractions, seeds=args.seeds, config=config, setting=setting,
-                        data=str(args.data), models=args.models, results_path=out / "results.csv", progress=not args.quiet)
+                        data=str(args.data), models=args.models, levels=levels, results_path=out / "results.csv",
+                        progress=not args.quiet)
     if not is_main():
         return
     summary = summarize(rows)
@@ -178,12 +197,12 @@ def lowdata(args) -> None:
     print(f"encoder weights: {setting['weights']}")
     print(f"test metrics, mean +- std over {len(args.seeds)} seed(s) (all metrics in summary.csv); AUC vs baseline: "
           "paired difference over seeds [95% t-interval] (seeds won), * where the interval excludes 0")
-    print(f"{'model':<14}{'fraction':>9}{'AUC':>17}{'balanced acc':>17}   AUC vs baseline")
+    print(f"{'model':<16}{'fraction':>9}{'AUC':>17}{'balanced acc':>17}   AUC vs baseline")
     for s in summary:
         versus = (f"{s['auc_vs_baseline']:+.3f} [{s['ci95_low']:+.3f}, {s['ci95_high']:+.3f}] ({s['seeds_won']}/{s['seeds']})"
                   + (" *" if excludes_zero(s) else "")) if "auc_vs_baseline" in s else ""
         means = "".join(f"{s[m + '_mean']:>9.3f} +- {s[m + '_std']:.3f}" for m in ("auc", "balanced_acc"))
-        print(f"{s['model']:<14}{s['fraction']:>9}{means}   {versus}" + (f"  ({s['note']})" if "note" in s else ""))
+        print(f"{s['model']:<16}{s['fraction']:>9}{means}   {versus}" + (f"  ({s['note']})" if "note" in s else ""))
     if len(args.seeds) == 1:
         print("one seed: no interval can be given; pass --seeds 0 1 2 ... for one")
     plot_lowdata(rows, metric="auc", title=f"{Path(args.data).name}: test AUC, mean ± std over {len(args.seeds)} seed(s); "

@@ -5,8 +5,10 @@ features: controls for any attention), "slca", "slca-shuffled" (SLCA fed the reg
 image: does it use the image's own SAM features?), "probe-linear" and "probe-knn" (SAM's pooled
 regions alone, no CNN), and on phantoms "probe-oracle" (a linear probe on the oracle's regions: do they
 carry the label?) and "slca-oracle" (SLCA fed a perfect segmentation built from
-the lesion masks, no SAM: does location-aware gating help at all when its input is ideal?). Results are rows in one CSV; a row carries every setting that can change
-it, rows are only ever added, and a rerun skips what is already there with the same setting.
+the lesion masks, no SAM: does location-aware gating help at all when its input is ideal?), and
+"slca-multilevel" (the paper's second reading: five SAM levels gating the stem and stages 1-4).
+Results are rows in one CSV; a row carries every setting that can change it, rows are only ever
+added, and a rerun skips what is already there with the same setting.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .distributed import is_main
 from .encoder import SAMEncoder
 from .experiments import NO_SAM, FitConfig, fit, weights_label
 from .files import read_csv, write_csv
+from .levels import LEVELS, NECK, check_levels, select_levels
 from .phantoms import oracle_regions
 from .model_file import LIBRARY_VERSION
 from .probes import knn_probe, linear_probe, pooled_features, standardize
@@ -31,17 +34,29 @@ from .stats import paired_difference
 from .train import METRICS, classification_metrics
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
-         "slca-residual": "slca", "slca-oracle-residual": "slca"}
+         "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca"}
 PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe, "probe-oracle": linear_probe}
 MODELS = (*GATED, *PROBES)
-USES_SAM = ("slca", "slca-shuffled", "slca-residual", "probe-linear", "probe-knn")
+USES_SAM = ("slca", "slca-shuffled", "slca-residual", "slca-multilevel", "probe-linear", "probe-knn")
 ORACLE = ("slca-oracle", "slca-oracle-residual", "probe-oracle")  # fed the lesion masks, no SAM
 
 
 def integration(model: str) -> str:
     """How a model's SLCA gates the stages: "-residual" models use F*(1+A), the others the paper's F*A."""
     return "residual" if model.endswith("-residual") else "multiply"
-ENCODER_KEYS = ("weights", "model_type", "sam_input", "precision")
+
+
+def model_levels(model: str) -> tuple[str, ...]:
+    """The SAM levels a model reads: all five for "slca-multilevel" (the stem and stages 1-4), else the neck."""
+    return LEVELS if model == "slca-multilevel" else NECK
+
+
+def levels_needed(models: Sequence[str]) -> tuple[str, ...]:
+    """The levels to extract for `models`: one cache entry serves them all."""
+    return check_levels({level for m in models if m in USES_SAM for level in model_levels(m)} or NECK)
+
+
+ENCODER_KEYS = ("weights", "model_type", "sam_input", "preprocess", "precision")
 
 
 def result_setting(config: FitConfig, splits: dict[str, Split], encoder: SAMEncoder) -> dict:
@@ -50,13 +65,14 @@ def result_setting(config: FitConfig, splits: dict[str, Split], encoder: SAMEnco
     fit_settings = {k: v for k, v in asdict(config).items() if k != "device"}
     data_id = hashlib.sha256("".join(s.fingerprint for s in splits.values()).encode()).hexdigest()[:16]
     return {**fit_settings, "data_id": data_id, "weights": weights_label(encoder), "model_type": encoder.model_type,
-            "sam_input": encoder.sam_input, "precision": encoder.precision, "library": LIBRARY_VERSION}
+            "sam_input": encoder.sam_input, "preprocess": encoder.preprocessing, "precision": encoder.precision,
+            "library": LIBRARY_VERSION}
 
 
 def model_setting(model: str, setting: dict) -> dict:
     """The part of `setting` that can change `model`'s result: a model without SAM does not depend on the encoder."""
     if model in USES_SAM:
-        return setting
+        return {**setting, "sam_levels": "+".join(model_levels(model))}
     weights = "lesion masks (oracle, no SAM)" if model in ORACLE else NO_SAM
     return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": weights}
 
@@ -97,9 +113,10 @@ def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray
 
 def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractions: Sequence[float], seeds: Sequence[int],
             config: FitConfig, setting: dict, data: str, models: Sequence[str] = ("baseline", "slca"),
-            results_path: str | Path | None = None, progress: bool = True) -> list[dict]:
+            levels: Sequence[str] = NECK, results_path: str | Path | None = None, progress: bool = True) -> list[dict]:
     """Every model for every (fraction, seed) under `setting` (see result_setting): the rows of this setting.
 
+    `regions` hold `levels` (at least levels_needed(models)); each model reads its own (model_levels).
     With `results_path`, rows are only ever added to that CSV (rows of other settings stay as
     they are), it is rewritten after every run, and a rerun skips the (model, fraction, seed)
     already there with the same setting: interrupted grids resume, changed settings recompute.
@@ -114,14 +131,19 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows if ours(r)}
     runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
     oracle = oracle_inputs(splits, config.grid) if set(ORACLE) & set(models) else None
-    inputs = {"slca-shuffled": shuffled(regions) if "slca-shuffled" in models else None, **dict.fromkeys(ORACLE, oracle)}
+    by_level = {want: {split: select_levels(R, levels, want) for split, R in regions.items()}
+                for want in {model_levels(m) for m in models if m in USES_SAM}}
+    inputs = {**{m: by_level[model_levels(m)] for m in models if m in USES_SAM}, **dict.fromkeys(ORACLE, oracle)}
+    if "slca-shuffled" in models:
+        inputs["slca-shuffled"] = shuffled(inputs["slca-shuffled"])
     for i, (fraction, seed, model) in enumerate(runs, start=1):
         indices = stratified_fraction(splits["train"].labels, fraction, seed)
         if model in PROBES:
-            metrics, extra = run_probe(model, splits, inputs.get(model) or regions, indices)
+            metrics, extra = run_probe(model, splits, inputs[model], indices)
         else:
-            net, history, metrics = fit(splits, inputs.get(model) or regions, gate=GATED[model], integrate=integration(model),
-                                        config=config, fraction=fraction, seed=seed, progress=progress,
+            net, history, metrics = fit(splits, inputs.get(model), gate=GATED[model], integrate=integration(model),
+                                        sam_levels=model_levels(model), config=config, fraction=fraction, seed=seed,
+                                        progress=progress,
                                         desc=f"[{i}/{len(runs)}] {model}, fraction {fraction}, seed {seed}")
             best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored
             extra = {"n_params": sum(p.numel() for p in net.parameters()), "best_epoch": best["epoch"],

@@ -1,7 +1,9 @@
 """SAMEncoder: SAM's image encoder, frozen, as a batched feature extractor.
 
 Preprocessing is exactly `SamPredictor.set_image` (ResizeLongestSide, normalize, zero-pad), so
-`enc.embed([img])` equals `predictor.set_image(img); predictor.get_image_embedding()`. Two
+`enc.embed([img])` equals `predictor.set_image(img); predictor.get_image_embedding()`; MedSAM's
+is the other choice (preprocessing.py). Regions come from the neck or from several of the
+encoder's levels, all from one pass (levels.py). Two
 speed-ups keep the weights and the features: attention through
 `F.scaled_dot_product_attention` (same maths as SAM's explicit attention matrices), and an
 optional smaller `sam_input` (the absolute position embedding is resampled; this one does change
@@ -11,31 +13,31 @@ from __future__ import annotations
 
 import hashlib
 import math
+import sys
 from functools import partial
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 from segment_anything.modeling.image_encoder import Attention
-from segment_anything.utils.transforms import ResizeLongestSide
 
 from .attention import FlexAttention, SDPAAttention
+from .levels import NECK, encode, level_channels
 from .precision import PRECISIONS, quantize_int8
+from .preprocessing import PIXEL_MEAN, PIXEL_STD, check_preprocess, medsam_preprocess, sam_preprocess, to_rgb
 
 # The official encoders (segment_anything/build_sam.py) and "tiny", the same class with small
-# dims and a 256-px input, for tests and quick runs. Keyed by the name SAM uses.
+# dims and a 256-px input, for tests and quick runs. Keyed by the name SAM uses. Tiny keeps SAM's
+# layout in miniature: four global-attention blocks, the last one feeding the neck, after a windowed one.
 ENCODER_CONFIGS = {
     "vit_b": dict(embed_dim=768, depth=12, num_heads=12, global_attn_indexes=(2, 5, 8, 11), img_size=1024, window_size=14),
     "vit_l": dict(embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=(5, 11, 17, 23), img_size=1024, window_size=14),
     "vit_h": dict(embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=(7, 15, 23, 31), img_size=1024, window_size=14),
-    "tiny": dict(embed_dim=64, depth=2, num_heads=2, global_attn_indexes=(1,), img_size=256, window_size=4),
+    "tiny": dict(embed_dim=64, depth=5, num_heads=2, global_attn_indexes=(1, 2, 3, 4), img_size=256, window_size=4),
 }
-PIXEL_MEAN = (123.675, 116.28, 103.53)
-PIXEL_STD = (58.395, 57.12, 57.375)
 PATCH = 16
 ATTENTIONS = {"sam": Attention, "sdpa": SDPAAttention, "flex": FlexAttention}
 DOWNLOAD_HINT = "download it with: python data_scripts/download_sam_checkpoint.py vit_b"
@@ -67,24 +69,6 @@ def build_sam(image_encoder: ImageEncoderViT) -> Sam:
     ).eval()
 
 
-def to_rgb(image, index: int = 0) -> np.ndarray:
-    """One image as HxWx3 uint8 RGB: grey is repeated, alpha dropped; anything else is an error."""
-    if isinstance(image, Image.Image):
-        image = image.convert("RGB")
-    a = np.asarray(image)
-    if a.dtype != np.uint8:
-        raise ValueError(f"image {index}: dtype {a.dtype}; expected uint8 (scale to 0..255 and use .astype(np.uint8))")
-    if a.ndim == 3 and a.shape[2] == 4:  # RGBA: alpha dropped
-        a = a[:, :, :3]
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[:, :, 0]
-    if a.ndim == 2:  # grey: repeated to 3 channels
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] != 3 or min(a.shape[:2]) == 0:
-        raise ValueError(f"image {index}: shape {a.shape}; expected HxW (grey), HxWx3 (RGB) or HxWx4 (RGBA)")
-    return a
-
-
 def file_weights(path: Path) -> str:
     """'name sha256:12345678': a short, checkable name for the weights in a file."""
     digest = hashlib.sha256()
@@ -107,24 +91,25 @@ class SAMEncoder(torch.nn.Module):
         fast_attention: False is the same as attention="sam" (kept for older code).
         precision: "fp32" (default; bf16 autocast on a GPU) or "int8" (CPU only: dynamic int8
             quantization of the Linear layers, attention kept in fp32; faster, slightly different).
+        preprocess: "sam" (default, SamPredictor's) or "medsam" (MedSAM's, for MedSAM's weights).
     """
 
     def __init__(self, image_encoder: ImageEncoderViT, *, model_type: str, weights: str,
                  sam_input: int | None = None, fast_attention: bool = True, device: str | torch.device = "cpu",
-                 precision: str = "fp32", attention: str = "sdpa"):
+                 precision: str = "fp32", attention: str = "sdpa", preprocess: str = "sam"):
         super().__init__()
         sam_input = sam_input or image_encoder.img_size
         if sam_input <= 0 or sam_input % PATCH:
             raise ValueError(f"sam_input={sam_input}: must be a positive multiple of {PATCH} (e.g. 1024, 512, 256)")
         self.image_encoder = image_encoder.requires_grad_(False).eval()
         self.model_type, self.weights, self.sam_input = model_type, weights, sam_input
-        self.transform = ResizeLongestSide(sam_input)
+        self.preprocessing = check_preprocess(preprocess)
         self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(3, 1, 1), persistent=False)
-        for block in image_encoder.blocks:
-            block.attn.__class__ = ATTENTIONS[attention if fast_attention else "sam"]
         if attention not in ATTENTIONS:
             raise ValueError(f"attention={attention!r}: use one of {', '.join(ATTENTIONS)}")
+        for block in image_encoder.blocks:
+            block.attn.__class__ = ATTENTIONS[attention if fast_attention else "sam"]
         if precision not in PRECISIONS:
             raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
         if precision == "int8" and torch.device(device).type != "cpu":
@@ -184,6 +169,9 @@ class SAMEncoder(torch.nn.Module):
             first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
             raise ValueError(f"{path}: weights do not fit a {found} encoder ({first}); {DOWNLOAD_HINT}") from None
         weights = file_weights(path) + (f" ({MINIATURE})" if found == "tiny" else "")
+        if "medsam" in path.name.lower() and kwargs.get("preprocess", "sam") == "sam":
+            print(f"{path.name}: MedSAM's weights were fine-tuned on MedSAM's preprocessing; pass preprocess='medsam' "
+                  "(--sam-preprocess medsam)", file=sys.stderr)
         return cls(encoder, model_type=found, weights=weights, device=device, **kwargs)
 
     @property
@@ -206,51 +194,36 @@ class SAMEncoder(torch.nn.Module):
         self.image_encoder.eval()
         return self
 
-    def preprocess(self, image, index: int = 0, on_device: bool | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
-        """One image -> (3, S, S) normalized and padded, as SamPredictor.set_image, and its unpadded (h, w).
+    @property
+    def embed_dim(self) -> int:
+        """D, the width of the ViT's own levels (768 for ViT-B)."""
+        return self.image_encoder.patch_embed.proj.out_channels
 
-        On the CPU the resize is SamPredictor's own (PIL). On a GPU (on_device=None means: when the
-        encoder is on one) the uint8 image is uploaded and resized there (bilinear, antialiased,
-        rounded to integers like PIL's output): the same pixels within one grey level, so that the
-        CPU does not limit a fast GPU.
+    def preprocess(self, image, index: int = 0, on_device: bool | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
+        """One image -> (3, S, S) as the encoder's input (see preprocessing.py), and the (h, w) of it that is image.
+
+        on_device (SAM's preprocessing only): resize on the encoder's device; None means when that is a GPU.
         """
         rgb = to_rgb(image, index)
-        if on_device if on_device is not None else self.device.type == "cuda":
-            h, w = self.transform.get_preprocess_shape(rgb.shape[0], rgb.shape[1], self.sam_input)
-            x = torch.as_tensor(rgb, device=self.device).permute(2, 0, 1)[None].float()  # (1, 3, H0, W0)
-            x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0].round().clamp(0, 255)
-        else:
-            resized = self.transform.apply_image(rgb)  # (h, w, 3) uint8, longest side S
-            x = torch.as_tensor(resized, device=self.device).permute(2, 0, 1)  # (3, h, w)
-            h, w = resized.shape[:2]
-        x = (x - self.pixel_mean) / self.pixel_std
-        return F.pad(x, (0, self.sam_input - w, 0, self.sam_input - h)), (h, w)
+        if self.preprocessing == "medsam":
+            return medsam_preprocess(rgb, self.sam_input, self.device)
+        return sam_preprocess(rgb, self.sam_input, self.device, self.device.type == "cuda" if on_device is None else on_device)
+
+    def features(self, x: torch.Tensor, levels: Sequence[str] = NECK) -> list[torch.Tensor]:
+        """(B, 3, S, S) preprocessed -> one (B, C, S/16, S/16) float32 tensor per level (levels.py), from one pass."""
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
+            return [state.float() for state in encode(self.image_encoder, x, levels)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) preprocessed -> (B, 256, S/16, S/16): ImageEncoderViT.forward for any S."""
-        enc = self.image_encoder
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
-            x = enc.patch_embed(x)  # (B, S/16, S/16, C)
-            if enc.pos_embed is not None:
-                x = x + self._pos_embed(x.shape[1:3])
-            for block in enc.blocks:
-                x = block(x)
-            x = enc.neck(x.permute(0, 3, 1, 2))  # (B, 256, S/16, S/16)
-        return x.float()
-
-    def _pos_embed(self, size: tuple[int, int]) -> torch.Tensor:
-        pos = self.image_encoder.pos_embed  # (1, 64, 64, C) for the official encoders
-        if tuple(pos.shape[1:3]) == tuple(size):
-            return pos
-        pos = F.interpolate(pos.permute(0, 3, 1, 2), size=tuple(size), mode="bicubic", antialias=True, align_corners=False)
-        return pos.permute(0, 2, 3, 1)  # (1, S/16, S/16, C)
+        return self.features(x)[0]
 
     @property
     def default_batch_size(self) -> int:
         """8 on a GPU; 1 on the CPU, where batching ViT-B measured slower and took 5x the memory (benchmarks/)."""
         return 8 if self.device.type == "cuda" else 1
 
-    def _batches(self, images: Sequence, batch_size: int | None):
+    def _batches(self, images: Sequence, batch_size: int | None, levels: Sequence[str] = NECK):
         if isinstance(images, (Image.Image, str, Path)):
             raise ValueError("images: expected a list of images; wrap a single image in a list")
         if len(images) == 0:
@@ -261,18 +234,25 @@ class SAMEncoder(torch.nn.Module):
         for start in range(0, len(images), batch_size):
             prepared = [self.preprocess(images[i], i) for i in range(start, min(start + batch_size, len(images)))]
             with torch.no_grad():
-                yield self(torch.stack([x for x, _ in prepared])), [hw for _, hw in prepared]
+                states = self.features(torch.stack([x for x, _ in prepared]), levels)
+                yield torch.cat(states, dim=1), [hw for _, hw in prepared]  # (B, sum of the levels' C, S/16, S/16)
 
     def embed(self, images: Sequence, batch_size: int | None = None) -> torch.Tensor:
         """List of HxW / HxWx3 / HxWx4 uint8 arrays or PIL images -> (B, 256, S/16, S/16) float32 on the encoder's device."""
         return torch.cat([emb for emb, _ in self._batches(images, batch_size)])
 
-    def regions(self, images: Sequence, grid: int = 16, batch_size: int | None = None) -> torch.Tensor:
-        """Region descriptors R: each embedding cropped to its unpadded area, then pooled to (B, 256, grid, grid)."""
-        return torch.cat([self.pool_regions(emb, sizes, grid) for emb, sizes in self._batches(images, batch_size)])
+    def regions(self, images: Sequence, grid: int = 16, batch_size: int | None = None,
+                levels: Sequence[str] = NECK) -> torch.Tensor:
+        """Region descriptors R: each level cropped to the image's area, pooled to (B, C, grid, grid), and the
+        levels concatenated along the channels in LEVELS order (C = 256 for the neck alone; levels.py)."""
+        return torch.cat([self.pool_regions(states, sizes, grid) for states, sizes in self._batches(images, batch_size, levels)])
+
+    def region_channels(self, levels: Sequence[str] = NECK) -> int:
+        """C of `regions(..., levels=levels)`: 256 for the neck, D for each of the ViT's levels."""
+        return sum(level_channels(levels, self.embed_dim))
 
     @staticmethod
     def pool_regions(embedding: torch.Tensor, sizes: list[tuple[int, int]], grid: int) -> torch.Tensor:
-        """(B, 256, S/16, S/16) -> (B, 256, grid, grid), each over the patches its image covers (partial ones included)."""
+        """(B, C, S/16, S/16) -> (B, C, grid, grid), each over the patches its image covers (partial ones included)."""
         return torch.cat([F.adaptive_avg_pool2d(e[None, :, :math.ceil(h / PATCH), :math.ceil(w / PATCH)], grid)
                           for e, (h, w) in zip(embedding, sizes)])

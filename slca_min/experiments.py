@@ -17,6 +17,7 @@ from .classifier import SLCAClassifier
 from .data import Split, num_classes, stratified_fraction
 from .dataset import RegionDataset
 from .encoder import SAMEncoder
+from .levels import NECK, check_levels, split_channels
 from .miniature import miniature_checkpoint
 from .train import evaluate, train
 
@@ -24,10 +25,10 @@ DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 
 
 def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None = None,
-                 device: str = "cpu", precision: str = "fp32") -> SAMEncoder:
+                 device: str = "cpu", precision: str = "fp32", preprocess: str = "sam") -> SAMEncoder:
     """The checkpoint given; else SAM ViT-B at checkpoints/sam_vit_b_01ec64.pth; else the miniature (built on
     first use). checkpoint="untrained": the untrained tiny encoder (random weights, labelled as such)."""
-    options = dict(sam_input=sam_input, device=device, precision=precision)
+    options = dict(sam_input=sam_input, device=device, precision=precision, preprocess=preprocess)
     if str(checkpoint) == "untrained":
         return SAMEncoder.untrained("tiny", seed=0, **options)
     if checkpoint is None:
@@ -39,23 +40,25 @@ NO_SAM = "not used (no SAM)"  # the weights column of a model that does not use 
 
 
 def weights_label(encoder: SAMEncoder) -> str:
-    """The encoder's weights (and precision unless fp32), with a warning attached when they are random."""
+    """The encoder's weights (and precision unless fp32, preprocessing unless SAM's), with a warning attached when
+    they are random."""
     label = encoder.weights if encoder.precision == "fp32" else f"{encoder.weights}, {encoder.precision}"
+    label += ", MedSAM preprocessing" if encoder.preprocessing == "medsam" else ""
     return label if encoder.trained else f"{label} (UNTRAINED: a pipeline check, not a SAM result)"
 
 
-def cache_key(encoder: SAMEncoder, grid: int) -> str:
+def cache_key(encoder: SAMEncoder, grid: int, levels=NECK) -> str:
     """The part of a cache file's name that says what produced it (the sidecar says it in full)."""
-    weights_id = hashlib.sha1(encoder.weights.encode()).hexdigest()[:8]
-    return f"{encoder.model_type}-{encoder.sam_input}-{encoder.precision}-g{grid}-{weights_id}"
+    weights_id = hashlib.sha1(f"{encoder.weights} {encoder.preprocessing}".encode()).hexdigest()[:8]
+    return f"{encoder.model_type}-{encoder.sam_input}-{encoder.precision}-g{grid}-{'+'.join(check_levels(levels))}-{weights_id}"
 
 
 def extract_splits(splits: dict[str, Split], encoder: SAMEncoder, *, name: str, cache_dir: str | Path = "cache",
-                   grid: int = 16, batch_size: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
-    """Region descriptors of every split, from the cache (cache_dir/NAME-SPLIT-...npy) or computed into it."""
-    produced_by = cache_key(encoder, grid)
+                   grid: int = 16, levels=NECK, batch_size: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
+    """Region descriptors of every split and `levels`, from the cache (cache_dir/NAME-SPLIT-...npy) or computed into it."""
+    produced_by = cache_key(encoder, grid, levels)
     return {split: extract(data.images, encoder, Path(cache_dir) / f"{name}-{split}-{produced_by}.npy", grid=grid,
-                           batch_size=batch_size, progress=progress, desc=f"{split} regions")
+                           levels=levels, batch_size=batch_size, progress=progress, desc=f"{split} regions")
             for split, data in splits.items()}
 
 
@@ -74,12 +77,13 @@ class FitConfig:
 
 
 def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, config: FitConfig, gate: str | None = None,
-        slca: bool = True, fraction: float = 1.0, seed: int = 0, integrate: str = "multiply", progress: bool = True,
-        desc: str = "train"):
+        slca: bool = True, fraction: float = 1.0, seed: int = 0, integrate: str = "multiply", sam_levels=NECK,
+        progress: bool = True, desc: str = "train"):
     """Train on a stratified `fraction` of the train split, select on val, report on test.
 
-    gate: "slca", "none", "se" or "cbam" (slca=False is gate="none"); integrate: how SLCA gates (see
-    SLCAClassifier). Returns (model, history, test metrics).
+    gate: "slca", "none", "se" or "cbam" (slca=False is gate="none"); integrate and sam_levels: how SLCA
+    gates and from which SAM levels (see SLCAClassifier); `regions` hold exactly those levels.
+    Returns (model, history, test metrics).
     """
     def dataset(split: str, indices=None, augment=False):
         data, R = splits[split], None if regions is None else regions[split]
@@ -91,8 +95,8 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     torch.manual_seed(seed)
     model = SLCAClassifier(num_classes=num_classes(splits), backbone=config.backbone, gate=gate or ("slca" if slca else "none"),
                            grid=config.grid, pretrained_backbone=config.pretrained_backbone,
-                           in_channels=256 if regions is None else regions["train"].shape[1],  # 2 for oracle regions
-                           integrate=integrate)
+                           in_channels=256 if regions is None else split_channels(regions["train"].shape[1], sam_levels),
+                           integrate=integrate, sam_levels=sam_levels)
     steps_per_epoch = math.ceil(len(indices) / config.batch_size)
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=epochs, lr=config.lr,

@@ -29,11 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .encoder import SAMEncoder
+from .encoder import ENCODER_CONFIGS, SAMEncoder
 from .files import atomic_write, locked, write_json
 from .lesion_scenes import HELD_OUT_SEED, PRETRAIN_SEED, lesion_scenes
 
-RECIPE_VERSION = 1  # bump when lesion_scenes or the training below change what gets built
+RECIPE_VERSION = 2  # bump when lesion_scenes or the training below change what gets built (2: tiny has 5 blocks)
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def probe_dice(encoder: SAMEncoder, *, train_scenes: int = 512, test_scenes: int
 
 
 def recipe_id(config: PretrainConfig) -> str:
-    return hashlib.sha1(json.dumps({**asdict(config), "recipe": RECIPE_VERSION}, sort_keys=True).encode()).hexdigest()[:8]
+    return hashlib.sha1(json.dumps({**asdict(config), "recipe": RECIPE_VERSION, "tiny": ENCODER_CONFIGS["tiny"]}, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def default_path(config: PretrainConfig = PretrainConfig()) -> Path:

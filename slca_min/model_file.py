@@ -2,9 +2,9 @@
 
 A saved model carries everything that decides whether it can be applied to some data with some
 encoder: classes (number and names), backbone, gating, stages, grid, image size, and for SLCA the
-encoder's weights, model type, SAM input size and precision. `check_model` compares them (not
-the precision: bf16 regions from a GPU differ from fp32 ones by ~1e-5 in cosine) and names both
-values of the first that differs.
+SAM levels of each gate and the encoder's weights, model type, SAM input size, preprocessing and
+precision. `check_model` compares them (not the precision: bf16 regions from a GPU differ from
+fp32 ones by ~1e-5 in cosine) and names both values of the first that differs.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from .classifier import SLCAClassifier
+from .classifier import SLCAClassifier, gated_positions
 from .files import atomic_write
+from .levels import check_levels
 
 try:
     LIBRARY_VERSION = version("slca_min")
@@ -30,10 +31,11 @@ def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None, 
     return {"library": LIBRARY_VERSION, "num_classes": model.num_classes, "class_names": list(class_names),
             "task": "multi-label" if multilabel else "multi-class",
             "backbone": config.backbone, "gate": model.gate_type, "stages": list(model.stages),
-            "integrate": model.integrate,
+            "integrate": model.integrate, "sam_levels": list(model.sam_levels) if uses_sam else None,
             "grid": config.grid, "image_size": config.image_size,
             "weights": encoder.weights if uses_sam else None, "model_type": encoder.model_type if uses_sam else None,
-            "sam_input": encoder.sam_input if uses_sam else None, "precision": encoder.precision if uses_sam else None,
+            "sam_input": encoder.sam_input if uses_sam else None, "preprocess": encoder.preprocessing if uses_sam else None,
+            "precision": encoder.precision if uses_sam else None,
             "config": asdict(config)}
 
 
@@ -53,11 +55,16 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
         raise FileNotFoundError(f"{path}: no such model; write one with `python -m slca_min train`")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-        d = saved["description"]
+        d, state = saved["description"], saved["state_dict"]
+        if d["gate"] == "slca" and not d.get("sam_levels"):  # written before levels existed: the neck, SAM's preprocessing
+            d.update(sam_levels=["neck"] * len(d["stages"]), preprocess="sam")
+            state = {k.replace("slca.", "slca.neck.", 1) if k.startswith("slca.") else k: v for k, v in state.items()}
+        levels = check_levels(d["sam_levels"]) if d["gate"] == "slca" else ()  # what R holds
         model = SLCAClassifier(num_classes=d["num_classes"], backbone=d["backbone"], gate=d["gate"],
-                               stages=d["stages"] or (1, 2, 3, 4), grid=d["grid"], integrate=d.get("integrate", "multiply"),
-                               in_channels=saved["state_dict"].get("slca.squeeze.weight", torch.empty(0, 256)).shape[1])
-        model.load_state_dict(saved["state_dict"])
+                               stages=d["stages"] or None, grid=d["grid"], integrate=d.get("integrate", "multiply"),
+                               sam_levels=d.get("sam_levels") or ("neck",),
+                               in_channels=[state[f"slca.{level}.squeeze.weight"].shape[1] for level in levels])
+        model.load_state_dict(state)
         model.description = d  # what predict_images needs: image size, grid, task, encoder
     except Exception as e:
         raise ValueError(f"{path}: not a model.pt written by this version of `python -m slca_min train` "
@@ -65,16 +72,21 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
     return model.to(device).eval(), d
 
 
-def check_model(description: dict, path: str | Path, *, class_names=None, encoder=None, grid: int | None = None) -> None:
-    """Refuse (ValueError naming both values) data, an encoder or a grid that differ from what the model was trained on."""
+def check_model(description: dict, path: str | Path, *, class_names=None, encoder=None, grid: int | None = None,
+                sam_levels=None) -> None:
+    """Refuse (ValueError naming both values) data, an encoder, a grid or SAM levels that differ from what the model
+    was trained on (sam_levels as given to train: one per gated position, or one for all)."""
     wanted = {}
     if class_names is not None:
         wanted.update(num_classes=len(class_names), class_names=list(class_names))
     if description["gate"] == "slca":
         if encoder is not None:
-            wanted.update(weights=encoder.weights, model_type=encoder.model_type, sam_input=encoder.sam_input)
+            wanted.update(weights=encoder.weights, model_type=encoder.model_type, sam_input=encoder.sam_input,
+                          preprocess=encoder.preprocessing)
         if grid is not None:
             wanted["grid"] = grid
+        if sam_levels is not None:
+            wanted["sam_levels"] = list(gated_positions("slca", None, sam_levels)[1])
     for key, value in wanted.items():
         if description.get(key) != value:
             raise ValueError(f"{path} was trained with {key}={description.get(key)!r}, this run has {key}={value!r}; "

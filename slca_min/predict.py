@@ -25,7 +25,7 @@ def predict_images(model, encoder: SAMEncoder | None, images: Sequence, *, regio
         if encoder is None:
             raise ValueError("predict_images: this SLCA model needs its SAM encoder (or regions=)")
         check_model(d, "the model", encoder=encoder)
-        regions = encoder.regions(images, grid=d["grid"])
+        regions = encoder.regions(images, grid=d["grid"], levels=model.region_levels)
     width = d["num_classes"]
     labels = np.zeros((len(images), width), np.int64) if d.get("task") == "multi-label" else np.zeros(len(images), np.int64)
     dataset = RegionDataset(images, labels, regions if d["gate"] == "slca" else None, image_size=d["image_size"])

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .encoder import to_rgb
 from .files import atomic_write
+from .preprocessing import to_rgb
 from .train import METRICS
 
 

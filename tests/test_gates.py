@@ -29,7 +29,7 @@ def test_swin_v2_with_slca_gates_its_channels_last_stages():
     plain.load_state_dict({k[len("backbone."):]: v for k, v in model.state_dict().items() if k.startswith("backbone.")})
     assert not torch.allclose(logits, plain.eval()(x))
     with torch.no_grad():  # every gate at 1 (sigmoid of a large bias): the plain model again
-        for head in model.slca.excite:
+        for head in model.slca["neck"].excite:
             head.weight.zero_()
             head.bias.fill_(100.0)
     torch.testing.assert_close(model(x, R), plain(x))

@@ -40,9 +40,9 @@ def test_attention_of_one_equals_torchvision():
     """With every attention forced to 1 (sigmoid saturates), SLCA changes nothing."""
     torch.manual_seed(0)
     model = SLCAClassifier(num_classes=2, backbone="resnet50", stages=(1, 3, 4)).eval()
-    assert [head.out_channels for head in model.slca.excite] == [256, 1024, 2048]
+    assert [head.out_channels for head in model.slca["neck"].excite] == [256, 1024, 2048]
     with torch.no_grad():
-        for head in model.slca.excite:
+        for head in model.slca["neck"].excite:
             head.weight.zero_()
             head.bias.fill_(100.0)
     reference = torchvision.models.resnet50(num_classes=2).eval()
@@ -105,8 +105,8 @@ def test_integration_forms(integrate, bias, scale):
     torch.manual_seed(0)
     model = SLCAClassifier(num_classes=2, stages=(4,), integrate=integrate).eval()
     with torch.no_grad():
-        model.slca.excite[0].weight.zero_()
-        model.slca.excite[0].bias.fill_(bias)  # A = sigmoid(bias): 1, 0 or 1/2 everywhere
+        model.slca["neck"].excite[0].weight.zero_()
+        model.slca["neck"].excite[0].bias.fill_(bias)  # A = sigmoid(bias): 1, 0 or 1/2 everywhere
     reference = torchvision.models.resnet18(num_classes=2).eval()
     reference.load_state_dict(model.backbone.state_dict())
     features = torch.nn.Sequential(*list(reference.children())[:-2])  # up to layer4
