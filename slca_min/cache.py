@@ -74,12 +74,12 @@ def _load_if_valid(path: Path, want: dict, notice: bool = True) -> np.ndarray | 
 
 
 def _superset(path: Path, want: dict) -> np.ndarray | None:
-    """Regions of the levels in `want` taken from another valid entry in path's folder that holds more levels
-    (and matches in everything else), or None. A view of its file when the levels are adjacent (levels.py)."""
+    """Regions of the levels in `want` taken from a valid entry in path's folder (`path` itself included) that holds
+    more levels and matches in everything else, or None. A view of its file when the levels are adjacent (levels.py)."""
     for sidecar in sorted(path.parent.glob("*.json")):
         found = read_json(sidecar)
         have = found.get("levels", [])
-        if sidecar == path.with_suffix(".json") or not found.get("complete") or not set(want["levels"]) <= set(have):
+        if not found.get("complete") or not set(want["levels"]) < set(have):
             continue
         if {k: v for k, v in found.items() if k not in ("levels", "sha256", "complete")} == {
                 k: v for k, v in want.items() if k != "levels"}:
@@ -106,9 +106,11 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
         raise ValueError(f"grid={grid}: must be at least 1 (16 is the default)")
     path = Path(path).with_suffix(".npy")
     want = describe(images, encoder, grid, levels)
-    cached = _load_if_valid(path, want, notice=is_main())
+    cached = _load_if_valid(path, want, notice=False)
     if cached is None and path.parent.is_dir():
         cached = _superset(path, want)
+    if cached is None and is_main():
+        _load_if_valid(path, want)  # says why the entry at `path`, if there is one, is not used
     if all_true(cached is not None):
         if progress and is_main():
             print(f"{desc or 'regions'}: reusing cache {path}")

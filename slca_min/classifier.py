@@ -93,7 +93,8 @@ class SLCAClassifier(nn.Module):
         self.num_classes, self.grid, self.gate_type, self.integrate = num_classes, grid, gate, integrate
         channels = [built.channels[k] for k in self.stages]
         self.region_levels = check_levels(self.sam_levels) if self.sam_levels else ()  # what R holds, in LEVELS order
-        self.region_widths = [in_channels] * len(self.region_levels) if isinstance(in_channels, int) else list(in_channels)
+        widths = [in_channels] * len(self.region_levels) if isinstance(in_channels, int) else list(in_channels)
+        self.region_widths = widths if gate == "slca" else []
         if len(self.region_widths) != len(self.region_levels):
             raise ValueError(f"in_channels={in_channels}: one number per level of {self.region_levels}")
         self.slca = nn.ModuleDict({  # one SLCA per level, with an excite head for each position it gates

@@ -104,8 +104,7 @@ class SAMEncoder(torch.nn.Module):
         self.image_encoder = image_encoder.requires_grad_(False).eval()
         self.model_type, self.weights, self.sam_input = model_type, weights, sam_input
         self.preprocessing = check_preprocess(preprocess)
-        self.register_buffer("pixel_mean", torch.tensor(PIXEL_MEAN).view(3, 1, 1), persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(PIXEL_STD).view(3, 1, 1), persistent=False)
+        self.register_buffer("_where", torch.empty(0), persistent=False)  # follows .to(): the encoder's device
         if attention not in ATTENTIONS:
             raise ValueError(f"attention={attention!r}: use one of {', '.join(ATTENTIONS)}")
         for block in image_encoder.blocks:
@@ -186,7 +185,7 @@ class SAMEncoder(torch.nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.pixel_mean.device
+        return self._where.device
 
     def train(self, mode: bool = True) -> SAMEncoder:
         """The encoder stays in eval mode whatever its parent does."""

@@ -68,7 +68,7 @@ def sam_preprocess(rgb: np.ndarray, size: int, device: torch.device, on_device: 
 
 def medsam_preprocess(rgb: np.ndarray, size: int, device: torch.device) -> tuple[torch.Tensor, tuple[int, int]]:
     """HxWx3 uint8 -> (3, S, S) in [0, 1] as MedSAM's inference script, and (S, S): nothing is padding."""
-    resized = np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC))  # (S, S, 3) uint8
+    resized = np.array(Image.fromarray(rgb).resize((size, size), Image.Resampling.BICUBIC))  # (S, S, 3) uint8
     x = torch.as_tensor(resized, device=device).permute(2, 0, 1).float()  # (3, S, S)
     low, high = x.min(), x.max()
     return (x - low) / (high - low).clamp(min=1e-8), (size, size)

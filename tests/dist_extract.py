@@ -1,4 +1,4 @@
-"""Run under torchrun by tests/test_distributed.py: sharded extraction with a counting encoder.
+"""Run under torchrun by tests/test_distributed.py: sharded extraction (all five levels) with a counting encoder.
 
     torchrun --standalone --nproc_per_node=2 tests/dist_extract.py OUT_DIR [FAIL_RANK FAIL_AFTER_BATCHES]
 Each rank writes OUT_DIR/computed-rankR.json: the images its encoder computed in this run.
@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from slca_min import SAMEncoder, distributed, extract
+from slca_min.levels import LEVELS
 
 out = Path(sys.argv[1])
 fail_rank, fail_after = (int(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) > 3 else (-1, 0)
@@ -29,5 +30,5 @@ def counting(batch, **kwargs):
 
 
 encoder.regions = counting
-extract(images, encoder, out / "cache" / "r.npy", grid=4, batch_size=4, progress=False)
+extract(images, encoder, out / "cache" / "r.npy", grid=4, levels=LEVELS, batch_size=4, progress=False)
 (out / f"computed-rank{rank}.json").write_text(json.dumps(computed))

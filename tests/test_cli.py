@@ -4,7 +4,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from slca_min.__main__ import main
 
@@ -42,6 +44,31 @@ def test_train_then_evaluate(workdir, capsys):
     assert evaluated[0] == "slca" and float(evaluated[3]) == pytest.approx(float(trained["auc"]), abs=1e-3)
     assert main(["train", "--data", data, "--no-slca", "--out", "runs/b", *SMALL]) == 0
     assert list(csv.DictReader(open(workdir / "runs/b/results.csv")))[0]["weights"] == "not used (no SAM)"
+
+
+def test_multilevel_model_trains_evaluates_and_predicts(workdir, capsys):
+    from slca_min import save_phantoms
+    from slca_min.levels import LEVELS
+
+    save_phantoms(workdir / "p.npz", n=60, size=32)
+    assert main(["train", "--data", "p.npz", "--sam-levels", ",".join(LEVELS), "--out", "runs/m", *SMALL]) == 0
+    row = list(csv.DictReader(open(workdir / "runs/m/results.csv")))[0]
+    assert row["sam_levels"] == "+".join(LEVELS) and "stand-in" in row["weights"]
+    saved = json.loads((workdir / "runs/m/results.json").read_text())["model_file"]
+    assert saved["sam_levels"] == list(LEVELS) and saved["stages"] == [0, 1, 2, 3, 4] and saved["preprocess"] == "sam"
+    assert main(["evaluate", "--data", "p.npz", "--model", "runs/m/model.pt", "--quiet"]) == 0  # the model's levels
+    assert float(capsys.readouterr().out.strip().splitlines()[-1].split()[3]) == pytest.approx(float(row["auc"]), abs=1e-3)
+    (workdir / "images").mkdir()
+    for i, image in enumerate(np.load(workdir / "p.npz")["test_images"][:3]):
+        Image.fromarray(image).save(workdir / f"images/{i}.png")
+    assert main(["predict", "--model", "runs/m/model.pt", "--images", "images", "--out", "runs/p", "--quiet"]) == 0
+    assert len(list(csv.DictReader(open(workdir / "runs/p/predictions.csv")))) == 3
+    capsys.readouterr()
+    assert main(["evaluate", "--data", "p.npz", "--model", "runs/m/model.pt", "--sam-levels", "neck", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "sam_levels=['patch', 'early', 'middle', 'late', 'neck']" in err and "sam_levels=['neck', 'neck'" in err
+    assert main(["evaluate", "--data", "p.npz", "--model", "runs/m/model.pt", "--sam-preprocess", "medsam", "--quiet"]) == 2
+    assert "preprocess='sam'" in capsys.readouterr().err
 
 
 def test_lowdata_resumes(workdir, monkeypatch):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from slca_min import SAMEncoder, extract, save_phantoms
+from slca_min.levels import LEVELS
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
@@ -38,7 +39,7 @@ def test_sharded_extract_equals_one_process_and_computes_each_image_once(tmp_pat
     signatures = [int(image.sum()) for image in images()]
     assert sorted(ranks[0] + ranks[1]) == sorted(signatures) and len(ranks[0]) == len(ranks[1]) == 25  # once each
     sharded = np.load(tmp_path / "cache/r.npy")
-    single = extract(images(), SAMEncoder.untrained("tiny", seed=0), tmp_path / "single/r.npy", grid=4, batch_size=4,
+    single = extract(images(), SAMEncoder.untrained("tiny", seed=0), tmp_path / "single/r.npy", grid=4, levels=LEVELS, batch_size=4,
                      progress=False)
     np.testing.assert_allclose(sharded.astype(np.float32), np.asarray(single, np.float32), atol=2e-3)
     sidecar = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k != "sha256"}  # noqa: E731
@@ -58,7 +59,7 @@ def test_a_failed_rank_resumes_without_redoing_finished_images(tmp_path):
     second = torchrun(HERE / "dist_extract.py", tmp_path, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-3000:]
     assert [len(c) for c in computed(tmp_path)] == [25 - finished[0], 25 - finished[1]]  # only what was left
-    single = extract(images(), SAMEncoder.untrained("tiny", seed=0), tmp_path / "single/r.npy", grid=4, batch_size=4,
+    single = extract(images(), SAMEncoder.untrained("tiny", seed=0), tmp_path / "single/r.npy", grid=4, levels=LEVELS, batch_size=4,
                      progress=False)
     np.testing.assert_allclose(np.load(tmp_path / "cache/r.npy").astype(np.float32), np.asarray(single, np.float32),
                                atol=2e-3)

@@ -116,3 +116,62 @@ def test_integration_forms(integrate, bias, scale):
         torch.testing.assert_close(model(x, R), expected)
     with pytest.raises(ValueError, match="integrate='add' is unknown"):
         SLCAClassifier(num_classes=2, integrate="add")
+
+
+LEVEL_WIDTHS = [64, 64, 64, 64, 256]  # the tiny encoder's five levels
+
+
+@pytest.mark.parametrize("backbone, stem", [("resnet18", "maxpool"), ("swin_v2_t", "features.0")])
+def test_five_levels_gate_the_stem_and_four_stages(backbone, stem):
+    from slca_min.levels import LEVELS
+
+    torch.manual_seed(0)
+    model = SLCAClassifier(num_classes=2, backbone=backbone, grid=8, sam_levels=LEVELS, in_channels=LEVEL_WIDTHS).eval()
+    assert model.stages == (0, 1, 2, 3, 4) and model.sam_levels == LEVELS and set(model.slca) == set(LEVELS)
+    module, seen = dict(model.backbone.named_modules())[stem], {}
+    module.register_forward_pre_hook(lambda m, args: seen.update(input=args[0]))
+    module.register_forward_hook(lambda m, args, out: seen.update(gated=out))  # runs after the model's gate
+    x, R = torch.randn(2, 3, 64, 64), torch.randn(2, 512, 8, 8)
+    with torch.no_grad():
+        logits, maps = model(x, R, return_attention=True)
+        raw = module.forward(seen["input"])  # the stem's own output, no hooks
+    assert logits.shape == (2, 2) and len(maps) == 5
+    to_nchw = (lambda t: t.permute(0, 3, 1, 2)) if model.channels_last else (lambda t: t)  # noqa: E731
+    A = torch.nn.functional.interpolate(maps[0], size=to_nchw(raw).shape[-2:], mode="bilinear", align_corners=False)
+    torch.testing.assert_close(to_nchw(seen["gated"]), to_nchw(raw) * A)  # the stem is gated by the patch level's map
+    changed = R.clone()
+    changed[:, 256:] += 1  # the neck's channels: the stem's map, from the patch level alone, stays as it was
+    with torch.no_grad():
+        assert torch.equal(model(x, changed, return_attention=True)[1][0], maps[0])
+
+
+def test_level_mapping_and_its_errors():
+    model = SLCAClassifier(num_classes=2, stages=(4, 1), sam_levels=("neck", "patch"), in_channels=[64, 256])
+    assert model.stages == (1, 4) and model.sam_levels == ("patch", "neck") and model.region_levels == ("patch", "neck")
+    with pytest.raises(ValueError, match="one level for every gated position"):
+        SLCAClassifier(num_classes=2, stages=(1, 2, 3), sam_levels=("patch", "neck"))
+    assert SLCAClassifier(num_classes=2, sam_levels=("late", "neck"), in_channels=[64, 256]).stages == (3, 4)  # deepest two
+    with pytest.raises(ValueError, match="choose from patch"):
+        SLCAClassifier(num_classes=2, sam_levels=("lower",))
+    with pytest.raises(ValueError, match="one number per level"):
+        SLCAClassifier(num_classes=2, sam_levels=("patch", "early", "middle", "late", "neck"), in_channels=[64, 256])
+    with pytest.raises(ValueError, match="the model reads 320"):
+        model(torch.randn(1, 3, 32, 32), torch.randn(1, 256, 16, 16))
+
+
+def test_a_model_file_from_before_levels_still_loads(tmp_path):
+    from slca_min.experiments import FitConfig
+    from slca_min.model_file import describe_model, load_model, save_model
+
+    torch.manual_seed(0)
+    model = SLCAClassifier(num_classes=2, grid=4).eval()
+    d = describe_model(model, config=FitConfig(grid=4), class_names=["a", "b"], encoder=SAMEncoder.untrained("tiny"))
+    for key in ("sam_levels", "preprocess"):
+        d.pop(key)  # what an older model.pt holds: no levels, one SLCA under "slca."
+    old = {k.replace("slca.neck.", "slca.", 1): v for k, v in model.state_dict().items()}
+    torch.save({"description": d, "state_dict": old}, tmp_path / "model.pt")
+    loaded, description = load_model(tmp_path / "model.pt")
+    assert description["sam_levels"] == ["neck"] * 4 and description["preprocess"] == "sam"
+    x, R = torch.randn(2, 3, 32, 32), torch.randn(2, 256, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(loaded(x, R), model(x, R))
