@@ -25,7 +25,7 @@ from .data import Split, num_classes, stratified_fraction
 from .distributed import is_main
 from .encoder import SAMEncoder
 from .experiments import NO_SAM, FitConfig, fit, weights_label
-from .files import read_csv, write_csv
+from .files import append_rows, read_csv
 from .levels import LEVELS, NECK, check_levels, select_levels
 from .phantoms import oracle_regions
 from .model_file import LIBRARY_VERSION
@@ -124,6 +124,8 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ValueError(f"--models: {', '.join(unknown)} unknown; choose from {', '.join(MODELS)}")
+    models, fractions, seeds = (_once(name, values) for name, values in
+                                (("models", models), ("fractions", [float(f) for f in fractions]), ("seeds", seeds)))
     def ours(row: dict) -> bool:  # a row of one of these models, made with this setting
         return row["model"] in models and same_setting(row, model_setting(row["model"], setting))
 
@@ -148,15 +150,23 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
             best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored
             extra = {"n_params": sum(p.numel() for p in net.parameters()), "best_epoch": best["epoch"],
                      "val_auc": best["val_auc"]}
-        all_rows.append({"model": model, "fraction": fraction, "seed": seed, "n_train": len(indices),
-                         **{k: metrics[k] for k in METRICS}, **extra, "data": data, **model_setting(model, setting)})
-        if results_path and is_main():
-            write_csv(results_path, all_rows)
-    rows = [dict(r) for r in all_rows if ours(r)]
+        row = {"model": model, "fraction": fraction, "seed": seed, "n_train": len(indices),
+               **{k: metrics[k] for k in METRICS}, **extra, "data": data, **model_setting(model, setting)}
+        # under the CSV's lock, re-read first: rows another lowdata run added meanwhile stay
+        all_rows = append_rows(results_path, [row]) if results_path and is_main() else [*all_rows, row]
+    rows = [dict(r) for r in (read_csv(results_path) if results_path and is_main() else all_rows) if ours(r)]
     for r in rows:  # CSV text -> numbers
         r.update(fraction=float(r["fraction"]), seed=int(r["seed"]), **{m: float(r[m]) for m in METRICS})
     wanted = {(float(f), int(s)) for f in fractions for s in seeds}
     return [r for r in rows if (r["fraction"], r["seed"]) in wanted]
+
+
+def _once(name: str, values: Sequence) -> list:
+    """`values` without repeats (each run once, each row once), with a line saying so when there were any."""
+    unique = list(dict.fromkeys(values))
+    if len(unique) < len(values) and is_main():
+        print(f"--{name}: repeated values are run once ({', '.join(map(str, unique))})")
+    return unique
 
 
 def summarize(rows: Sequence[dict], metric: str = "auc") -> list[dict]:

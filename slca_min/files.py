@@ -79,6 +79,16 @@ def read_csv(path: str | Path | None) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def append_rows(path: str | Path, rows: Sequence[dict]) -> list[dict]:
+    """Add `rows` to the CSV at `path` under its lock, re-reading it first: rows that another process added in the
+    meantime stay. Returns every row now in the file."""
+    path = Path(path)
+    with locked(path):
+        everything = read_csv(path) + [dict(r) for r in rows]
+        write_csv(path, everything)
+    return everything
+
+
 def check_writable(folder: str | Path) -> None:
     """Make `folder` and prove a file can be written in it: fail before hours of work, not after."""
     folder = Path(folder)
@@ -91,33 +101,57 @@ def check_writable(folder: str | Path) -> None:
         raise write_error(folder, e) from None
 
 
+RUN_MARK = ".slca_min-run"  # in every run folder: it may be replaced by the next run into the same --out
+RUN_FILES = {RUN_MARK, "model.pt", "history.csv", "results.csv", "results.json", "metrics.png", "attention.png"}
+
+
+def is_run(folder: Path) -> bool:
+    """True for a folder a run of this library wrote (or an empty one): the only kind run_folder replaces."""
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else {None}
+    return RUN_MARK in names or names <= RUN_FILES  # the second: runs written before the mark existed
+
+
 @contextmanager
 def run_folder(out: str | Path) -> Iterator[Path]:
     """Stage a run's outputs in OUT.partial/ and move them to OUT together when the block finishes.
 
-    The staging folder is made first, so a read-only or full `out` fails before any training.
-    A previous OUT is replaced only after the new one is complete (it sits at OUT.previous for
-    the instant between two renames). A failed or killed run leaves OUT as it was.
+    Checked before any work: OUT must be new, empty or a previous run (anything else is refused,
+    never wiped), only one run at a time may write it (OUT.lock; a second is refused), and the
+    staging folder must be writable. A previous OUT is replaced only after the new one is complete
+    (it sits at OUT.previous for the instant between two renames). A failed or killed run leaves
+    OUT as it was.
     """
     out = Path(out)
-    staging, previous = out.with_name(out.name + ".partial"), out.with_name(out.name + ".previous")
-    shutil.rmtree(staging, ignore_errors=True)
-    check_writable(staging)
+    out = out.resolve() if out.name in ("", ".", "..") else out  # `--out .`: the folder's own name
+    busy = f"{out}: another run is writing to it right now; wait for it to finish or choose another --out"
     try:
-        yield staging
-    except BaseException:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(out, e) from None
+    with locked(out, wait=False, busy=busy):
+        if out.exists() and not is_run(out):
+            raise OSError(f"{out}: holds files that are not a previous run of slca_min, and a run replaces its whole "
+                          "--out folder; choose a new or empty folder (e.g. --out runs/NAME)")
+        staging, previous = out.with_name(out.name + ".partial"), out.with_name(out.name + ".previous")
         shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(previous, ignore_errors=True)
-    if out.exists():
-        os.replace(out, previous)
-    os.replace(staging, out)
-    shutil.rmtree(previous, ignore_errors=True)
+        check_writable(staging)
+        (staging / RUN_MARK).write_text("written by slca_min: the next run into this folder replaces it\n")
+        try:
+            yield staging
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(previous, ignore_errors=True)
+        if out.exists():
+            os.replace(out, previous)
+        os.replace(staging, out)
+        shutil.rmtree(previous, ignore_errors=True)
 
 
 @contextmanager
-def locked(path: Path, on_wait=None) -> Iterator[None]:
-    """Hold an exclusive lock on `path`.lock while the block runs; other processes wait for it.
+def locked(path: Path, on_wait=None, *, wait: bool = True, busy: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on `path`.lock while the block runs; other processes wait for it
+    (wait=False: they get an OSError with the message `busy` instead).
 
     The lock file is removed on release. A waiter that then finds its (now deleted) file no
     longer at the path tries again, so two processes never hold the lock at once.
@@ -132,6 +166,9 @@ def locked(path: Path, on_wait=None) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                os.close(fd)
+                raise OSError(busy or f"{path}: in use by another process") from None
             if on_wait is not None:
                 on_wait()
                 on_wait = None

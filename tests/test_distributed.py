@@ -74,7 +74,8 @@ def test_ddp_training_writes_one_set_of_outputs_close_to_one_process(tmp_path):
     single = subprocess.run([sys.executable, "-m", "slca_min", "train", *small, "--out", "one"], cwd=tmp_path,
                             capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert single.returncode == 0, single.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["history.csv", "model.pt", "results.csv", "results.json"]
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [".slca_min-run", "history.csv", "model.pt", "results.csv",
+                                                                   "results.json"]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("ddp")) == ["ddp"]  # nothing from rank 1
     a, b = (list(csv.DictReader(open(tmp_path / run / "history.csv"))) for run in ("ddp", "one"))
     assert len(a) == len(b) == 3

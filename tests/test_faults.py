@@ -160,7 +160,7 @@ def test_evaluate_refuses_a_model_that_does_not_match(workdir, capsys):
 def test_train_outputs_appear_together_or_not_at_all(workdir):
     assert cli("train", "--data", "p.npz", "--out", "t", *SMALL, cwd=workdir).returncode == 0
     before = {p.name: p.read_bytes() for p in (workdir / "t").iterdir()}
-    assert sorted(before) == ["history.csv", "model.pt", "results.csv", "results.json"]
+    assert sorted(before) == [".slca_min-run", "history.csv", "model.pt", "results.csv", "results.json"]
     # a second run whose model.pt cannot be written (a 20 MB file-size limit; ResNet-18 is 45 MB): disk full, in effect
     result = cli("train", "--data", "p.npz", "--out", "t", "--seed", "1", *SMALL, cwd=workdir, limit_bytes=20 << 20)
     assert result.returncode == 2 and one_line_error(result.stderr, "model.pt: cannot write")

@@ -1,5 +1,6 @@
 """Feature levels: each one is the hidden state segment_anything's own encoder computes, pooled like the neck."""
 import math
+import os
 
 import numpy as np
 import pytest
@@ -41,6 +42,16 @@ def test_every_level_equals_the_hidden_state_of_segment_anythings_encoder(tiny, 
     assert widths == [64, 64, 64, 64, 256] and R.shape == (1, 512, 4, 4)
     for level, part in zip(LEVELS, R.split(widths, dim=1)):
         torch.testing.assert_close(part, pooled(states[level], size, 4), atol=1e-5, rtol=0, msg=level)
+
+
+@pytest.mark.skipif(os.environ.get("SLCA_SLOW") != "1", reason="vit_b at 1024 px: set SLCA_SLOW=1 (about 40 s)")
+def test_vit_b_levels_equal_the_hidden_states_of_segment_anythings_encoder(rng):
+    image = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    encoder = SAMEncoder.untrained("vit_b", seed=0)
+    x, size = encoder.preprocess(image)
+    states, R = reference_states(encoder, x[None]), encoder.regions([image], grid=16, levels=LEVELS)
+    for level, part in zip(LEVELS, R.split(split_channels(R.shape[1], LEVELS), dim=1)):
+        torch.testing.assert_close(part, pooled(states[level], size, 16), atol=1e-4, rtol=0, msg=level)
 
 
 def test_levels_are_the_first_three_global_blocks_of_every_sam_encoder():

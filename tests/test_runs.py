@@ -1,0 +1,79 @@
+"""Output folders and concurrent runs: nothing of the user's is wiped, nothing of two runs is mixed or lost.
+
+Concurrency is tested with real processes started together, in two rounds (a race that passes once
+proves little); everything else in-process. Small phantoms at 32 px, the quick miniature.
+"""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from slca_min import save_phantoms
+from slca_min.__main__ import main
+from slca_min.model_file import load_model
+
+SMALL = ["--epochs", "1", "--image-size", "32", "--batch-size", "16", "--grid", "4", "--quiet"]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_phantoms(tmp_path / "p.npz", n=40, size=32, seed=0)
+    return tmp_path
+
+
+def start(*args, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "slca_min", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_a_folder_that_is_not_a_run_is_refused_never_wiped(workdir, capsys):
+    (workdir / "project").mkdir()
+    (workdir / "project/notes.txt").write_text("mine")
+    assert main(["train", "--data", "p.npz", "--out", "project", *SMALL]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "project: holds files that are not a previous run" in err and "\n" not in err
+    assert (workdir / "project/notes.txt").read_text() == "mine" and sorted(os.listdir(workdir / "project")) == ["notes.txt"]
+    assert main(["train", "--data", "p.npz", "--out", ".", *SMALL]) == 2  # the working folder: same rule, its own name
+    assert f"{workdir}: holds files" in capsys.readouterr().err
+    assert main(["train", "--data", "p.npz", "--out", "run", *SMALL]) == 0
+    assert main(["train", "--data", "p.npz", "--out", "run", "--seed", "1", *SMALL]) == 0  # a previous run: replaced
+    assert json.loads((workdir / "run/results.json").read_text())["seed"] == 1
+
+
+def test_two_trains_into_one_folder_at_once_one_is_refused_nothing_mixed(workdir):
+    main(["extract", "--data", "p.npz", "--grid", "4", "--quiet"])  # the cache first: both runs start training at once
+    for round in range(2):
+        runs = [start("train", "--data", "p.npz", "--out", "same", "--seed", str(seed), "--epochs", "3",
+                      *SMALL[2:], cwd=workdir) for seed in (10 * round, 10 * round + 1)]
+        results = [(p.wait(timeout=300), p.stderr.read()) for p in runs]
+        assert sorted(code for code, _ in results) == [0, 2], results
+        winner = next(i for i, (code, _) in enumerate(results) if code == 0)
+        err = results[1 - winner][1]
+        assert "same: another run is writing to it right now" in err and err.count("\n") == 1
+        saved = json.loads((workdir / "same/results.json").read_text())
+        assert saved["seed"] == 10 * round + winner and saved["model_file"] == load_model(workdir / "same/model.pt")[1]
+        assert sorted(p.name for p in workdir.iterdir()) == ["cache", "p.npz", "same"]  # nothing staged left behind
+
+
+def test_two_lowdata_runs_into_one_folder_at_once_keep_every_row(workdir):
+    main(["extract", "--data", "p.npz", "--grid", "4", "--quiet"])
+    for round in range(2):
+        seeds = [[str(4 * round + 2 * k), str(4 * round + 2 * k + 1)] for k in range(2)]
+        runs = [start("lowdata", "--data", "p.npz", "--out", "low", "--fractions", "1.0", "--seeds", *s, *SMALL,
+                      cwd=workdir) for s in seeds]
+        assert [p.wait(timeout=300) for p in runs] == [0, 0], [p.stderr.read() for p in runs]
+        rows = list(csv.DictReader(open(workdir / "low/results.csv")))
+        assert sorted((r["model"], int(r["seed"])) for r in rows) == sorted(
+            (m, s) for m in ("baseline", "slca") for s in range(4 * round + 4))
+
+
+def test_repeated_models_and_seeds_run_once(workdir, capsys):
+    assert main(["lowdata", "--data", "p.npz", "--models", "baseline,baseline", "--seeds", "0", "0", "--fractions", "1.0",
+                 "1", *SMALL]) == 0
+    out = capsys.readouterr().out
+    assert "--models: repeated values are run once" in out and "--seeds: repeated" in out and "--fractions: repeated" in out
+    assert len(list(csv.DictReader(open(workdir / "runs/lowdata/results.csv")))) == 1
