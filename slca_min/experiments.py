@@ -19,7 +19,7 @@ from .dataset import RegionDataset
 from .encoder import SAMEncoder
 from .levels import NECK, check_levels, split_channels
 from .miniature import miniature_checkpoint
-from .train import evaluate, train
+from .train import classification_metrics, one_class, predict, train
 
 DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 
@@ -83,7 +83,8 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
 
     gate: "slca", "none", "se" or "cbam" (slca=False is gate="none"); integrate and sam_levels: how SLCA
     gates and from which SAM levels (see SLCAClassifier); `regions` hold exactly those levels.
-    Returns (model, history, test metrics).
+    Returns (model, history, test metrics); the metrics' "single_class" is True when the model predicts one class
+    for (nearly) every test image or sits at chance balanced accuracy (train.one_class), and a warning is printed.
     """
     def dataset(split: str, indices=None, augment=False):
         data, R = splits[split], None if regions is None else regions[split]
@@ -102,4 +103,8 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=epochs, lr=config.lr,
                     batch_size=config.batch_size, seed=seed, device=config.device,
                     class_weights=config.class_weights, progress=progress, desc=desc)
-    return model, history, evaluate(model, dataset("test"), batch_size=config.batch_size, device=config.device)
+    scores, labels = predict(model, dataset("test"), batch_size=config.batch_size, device=config.device)
+    warning = one_class(labels, scores)
+    if warning and progress:
+        print(f"  {warning}")
+    return model, history, {**classification_metrics(labels, scores), "single_class": warning is not None}

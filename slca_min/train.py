@@ -79,7 +79,7 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         score = (-math.inf if math.isnan(val["auc"]) else val["auc"], val["balanced_acc"])
         history[-1]["best"] = best_score is None or score > best_score
         if history[-1]["best"]:
-            best_score = score
+            best_score, best_val = score, (labels, scores)
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         if progress:
             bar.write(f"  epoch {epoch:>3}/{epochs}  train loss {total_loss / seen:.3f}  val loss {val_loss:.3f}  "
@@ -93,7 +93,27 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         if not best["val_auc"] > 0.5:
             print(f"  warning: the selected model is at or below chance on validation (AUC {best['val_auc']:.3f}); "
                   "train longer, change lr, or use more data")
+        elif one_class(*best_val, split="validation"):
+            print("  " + one_class(*best_val, split="validation"))
+        if len(val_set) < 20:
+            print(f"  note: {len(val_set)} validation images choose the epoch; with so few the choice is close to "
+                  "chance (give val more images, e.g. --split-fractions 0.6,0.2,0.2)")
     return history
+
+
+def one_class(labels: np.ndarray, scores: np.ndarray, split: str = "test") -> str | None:
+    """A warning when a model predicts (nearly) one class for all images of `split`, or its balanced accuracy
+    is at chance: such a model is useless, whatever its AUC. None otherwise (and for multi-label data)."""
+    present = np.unique(labels)
+    if np.ndim(labels) == 2 or len(present) < 2:
+        return None
+    predicted, counts = np.unique(scores.argmax(1), return_counts=True)
+    share, balanced, chance = counts.max() / len(labels), classification_metrics(labels, scores)["balanced_acc"], 1 / len(present)
+    if share < 0.95 and balanced > chance + 1e-9:
+        return None
+    return (f"warning: on the {split} split the model predicts class {predicted[counts.argmax()]} for {share:.0%} of the "
+            f"images (balanced accuracy {balanced:.3f}, chance {chance:.3f}): it does not tell the classes apart, whatever "
+            "its AUC; compare --gate none, try --image-size near your images' size, more epochs or more data")
 
 
 def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:

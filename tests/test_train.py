@@ -80,3 +80,41 @@ def test_a_last_batch_of_one_is_dropped_not_fatal(phantom_sets):
     small = RegionDataset(train_set.images[:17], train_set.labels[:17], train_set.regions[:17], image_size=32)
     history = train(SLCAClassifier(num_classes=2, grid=8), small, val_set, epochs=1, batch_size=16, progress=False)
     assert history[0]["best"] and np.isfinite(history[0]["train_loss"])
+
+
+def test_one_class_warning():
+    from slca_min.train import one_class
+
+    labels = np.array([0] * 8 + [1] * 2)
+    always_zero = np.tile([0.9, 0.1], (10, 1))
+    always_zero[:, 1] = np.linspace(0.01, 0.1, 10)  # a perfect AUC (the positives score highest) from a one-class model
+    assert "predicts class 0 for 100% of the images (balanced accuracy 0.500, chance 0.500)" in one_class(labels, always_zero)
+    good = np.eye(2)[labels] * 0.8 + 0.1
+    assert one_class(labels, good) is None
+    swapped = good[:, ::-1]  # two classes predicted, every one wrong: balanced accuracy 0, below chance
+    assert "balanced accuracy 0.000" in one_class(labels, swapped, split="validation")
+    assert one_class(np.zeros((4, 3), int), np.full((4, 3), 0.5)) is None  # multi-label: not this check
+
+
+def test_a_small_easy_folder_is_learned_or_warned_about(tmp_path, capsys):
+    """The newcomer's folder: 2 x 40 noisy 64-px images, bright disks against bright squares, README defaults but
+    few epochs. Either the model tells them apart on test, or the one-class warning says it does not."""
+    from PIL import Image
+
+    from slca_min.__main__ import main
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:64, :64]
+    for shape in ("disk", "square"):
+        (tmp_path / "shapes" / shape).mkdir(parents=True)
+        for i in range(40):
+            cy, cx, r = rng.integers(20, 44, 2).tolist() + [int(rng.integers(8, 14))]
+            inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r if shape == "disk" else (abs(yy - cy) < r) & (abs(xx - cx) < r)
+            image = np.clip(rng.normal(60, 25, (64, 64)) + 140 * inside, 0, 255).astype(np.uint8)
+            Image.fromarray(image).save(tmp_path / "shapes" / shape / f"{i}.png")
+    assert main(["train", "--data", str(tmp_path / "shapes"), "--out", str(tmp_path / "run"), "--epochs", "4",
+                 "--image-size", "64", "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    test_balanced = float(out.strip().splitlines()[-2].split()[2])  # the table's row: model, acc, balanced_acc, ...
+    assert test_balanced > 0.7 or "it does not tell the classes apart" in out, out[-3000:]
+    assert "note: 8 validation images choose the epoch" in out
