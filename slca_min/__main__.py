@@ -115,7 +115,8 @@ def add_fitting(p: argparse.ArgumentParser, *, epochs: int = 20, image_size: int
                    help=f"{', '.join(BACKBONES)} or timm:NAME with the [timm] extra (default %(default)s)")
     p.add_argument("--epochs", type=positive, default=epochs, help="training epochs (default %(default)s)")
     p.add_argument("--lr", type=number(float, 1e-8, 10), default=1e-3, help="AdamW learning rate (default %(default)s)")
-    p.add_argument("--batch-size", type=positive, default=32, help="training batch size (default %(default)s)")
+    p.add_argument("--batch-size", type=number(int, 2), default=32,
+                   help="training batch size, at least 2: BatchNorm cannot train on one image (default %(default)s)")
     p.add_argument("--image-size", type=number(int, 16, 2048), default=image_size,
                    help="classifier input side in pixels (default %(default)s)")
     p.add_argument("--pretrained-backbone", action="store_true", help="start from torchvision's ImageNet weights")

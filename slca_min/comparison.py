@@ -96,7 +96,8 @@ def shuffled(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def oracle_inputs(splits: dict[str, Split], grid: int) -> dict[str, np.ndarray]:
     if any(split.masks is None for split in splits.values()):
-        raise ValueError("--models slca-oracle needs lesion masks ({split}_masks in the npz): phantoms have them")
+        raise ValueError("--models slca-oracle needs lesion masks (train_masks, val_masks, test_masks in the npz): "
+                         "phantoms have them")
     return {name: oracle_regions(split.masks, grid) for name, split in splits.items()}
 
 

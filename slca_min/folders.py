@@ -62,7 +62,11 @@ def load_folder(root: str | Path, *, split: tuple[float, float, float] = (0.7, 0
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder")
-    if all((root / s).is_dir() for s in SPLITS):
+    present = [s for s in SPLITS if (root / s).is_dir()]
+    if present and len(present) < len(SPLITS):
+        raise ValueError(f"{root}: has {'/, '.join(present)}/ but not {'/, '.join(s for s in SPLITS if s not in present)}/; "
+                         "give all of train/, val/, test/, or none (class folders at the top are split for you)")
+    if present:
         items = {s: _class_folder_items(root / s) for s in SPLITS}
         names = sorted({label for rows in items.values() for _, label in rows})
         return _to_splits({s: [(p, label, s) for p, label in rows] for s, rows in items.items()}, names, root)

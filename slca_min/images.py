@@ -43,7 +43,9 @@ def read_dicom(path: Path) -> np.ndarray:
         ds = pydicom.dcmread(path)
         pixels = ds.pixel_array
     except Exception as e:
-        raise ValueError(f"{path}: cannot be read as DICOM ({type(e).__name__}: {e}); replace or remove the file") from None
+        first = (str(e).strip().splitlines() or [""])[0]  # decoder errors run to several lines: the first says what
+        raise ValueError(f"{path}: cannot be read as DICOM ({type(e).__name__}: {first}); replace or remove the file "
+                         "(compressed DICOM may need a decoder: pip install pylibjpeg pylibjpeg-libjpeg)") from None
     if int(getattr(ds, "NumberOfFrames", 1) or 1) > 1:
         raise ValueError(f"{path}: {ds.NumberOfFrames} frames; slca_min reads one image per file (export the frames)")
     photometric = ds.PhotometricInterpretation
@@ -73,7 +75,11 @@ def read_image(path: str | Path) -> np.ndarray:
         with Image.open(path) as image:
             image.load()
             if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # 16/32-bit grey
-                grey = scale_to_uint8(np.asarray(image))
+                values = np.asarray(image)
+                if not np.isfinite(values).all():
+                    raise ValueError(f"{(~np.isfinite(values)).sum()} of its {values.size} pixels are NaN or infinite; "
+                                     "fix or remove the file")
+                grey = scale_to_uint8(values)
                 return np.repeat(grey[:, :, None], 3, axis=2)
             return np.asarray(image.convert("RGB"))
     except Image.DecompressionBombError as e:

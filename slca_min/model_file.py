@@ -9,6 +9,7 @@ fp32 ones by ~1e-5 in cosine) and names both values of the first that differs.
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -66,6 +67,9 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
                                in_channels=[state[f"slca.{level}.squeeze.weight"].shape[1] for level in levels])
         model.load_state_dict(state)
         model.description = d  # what predict_images needs: image size, grid, task, encoder
+        if d.get("library") != LIBRARY_VERSION:
+            print(f"{path}: written by slca_min {d.get('library')}, this is {LIBRARY_VERSION}; it loads, but results "
+                  "may differ from the ones it was trained with", file=sys.stderr)
     except Exception as e:
         raise ValueError(f"{path}: not a model.pt written by this version of `python -m slca_min train` "
                          f"({type(e).__name__}); train it again") from None

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from slca_min import save_phantoms
@@ -77,3 +78,44 @@ def test_repeated_models_and_seeds_run_once(workdir, capsys):
     out = capsys.readouterr().out
     assert "--models: repeated values are run once" in out and "--seeds: repeated" in out and "--fractions: repeated" in out
     assert len(list(csv.DictReader(open(workdir / "runs/lowdata/results.csv")))) == 1
+
+
+def test_unclear_errors_now_name_the_option_or_file(workdir, capsys):
+    from PIL import Image
+
+    from slca_min.phantoms import make_phantoms
+
+    with pytest.raises(SystemExit):
+        main(["train", "--data", "p.npz", "--batch-size", "1"])
+    assert "--batch-size: 1 must be at least 2" in capsys.readouterr().err
+    images = make_phantoms(12, size=32, seed=0)[0]
+    for split in ("train", "val"):  # no test/: not classes named train and val
+        for label in ("a", "b"):
+            (workdir / "folder" / split / label).mkdir(parents=True)
+            for i, image in enumerate(images[:3]):
+                Image.fromarray(image).save(workdir / "folder" / split / label / f"{i}.png")
+    assert main(["train", "--data", "folder", *SMALL]) == 2
+    assert "folder: has train/, val/ but not test/" in capsys.readouterr().err
+    nan = np.full((8, 8), 0.5, np.float32)
+    nan[0, :3] = np.nan
+    (workdir / "f/a").mkdir(parents=True)
+    Image.fromarray(nan, mode="F").save(workdir / "f/a/nan.tif")
+    from slca_min.images import read_image
+
+    with pytest.raises(ValueError, match=r"nan.tif: .*3 of its 64 pixels are NaN or infinite"):
+        read_image(workdir / "f/a/nan.tif")
+    np.savez(workdir / "nomask.npz", **{k: v for k, v in np.load(workdir / "p.npz").items() if "mask" not in k})
+    assert main(["lowdata", "--data", "nomask.npz", "--models", "slca-oracle", *SMALL]) == 2
+    assert "(train_masks, val_masks, test_masks in the npz)" in capsys.readouterr().err
+
+
+def test_a_model_from_another_library_version_says_so(workdir, capsys):
+    import torch
+
+    assert main(["train", "--data", "p.npz", "--out", "run", *SMALL]) == 0
+    saved = torch.load(workdir / "run/model.pt", weights_only=True)
+    saved["description"]["library"] = "0.0.1"
+    torch.save(saved, workdir / "old.pt")
+    capsys.readouterr()
+    assert main(["evaluate", "--data", "p.npz", "--model", "old.pt", "--quiet"]) == 0
+    assert "old.pt: written by slca_min 0.0.1, this is" in capsys.readouterr().err
