@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .data import SPLITS, ImageFiles, Split, finish_splits
+from .split import SPLITS, ImageFiles, Split, finish_splits
 from .files import read_csv, write_csv
 from .images import IMAGE_SUFFIXES
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torchvision
 
-from slca_min import SLCA, SLCAClassifier, SAMEncoder
+from slca_min import SLCA, SAMEncoder, SLCAClassifier
 
 
 def test_attention_shapes_and_range():
@@ -136,7 +136,7 @@ def test_five_levels_gate_the_stem_and_four_stages(backbone, stem):
         logits, maps = model(x, R, return_attention=True)
         raw = module.forward(seen["input"])  # the stem's own output, no hooks
     assert logits.shape == (2, 2) and len(maps) == 5
-    to_nchw = (lambda t: t.permute(0, 3, 1, 2)) if model.channels_last else (lambda t: t)  # noqa: E731
+    to_nchw = (lambda t: t.permute(0, 3, 1, 2)) if model.channels_last else (lambda t: t)
     A = torch.nn.functional.interpolate(maps[0], size=to_nchw(raw).shape[-2:], mode="bilinear", align_corners=False)
     torch.testing.assert_close(to_nchw(seen["gated"]), to_nchw(raw) * A)  # the stem is gated by the patch level's map
     changed = R.clone()
@@ -161,7 +161,7 @@ def test_level_mapping_and_its_errors():
 
 def test_a_model_file_from_before_levels_still_loads(tmp_path):
     from slca_min.experiments import FitConfig
-    from slca_min.model_file import describe_model, load_model, save_model
+    from slca_min.model_file import describe_model, load_model
 
     torch.manual_seed(0)
     model = SLCAClassifier(num_classes=2, grid=4).eval()
