@@ -80,15 +80,12 @@ def load_csv(table: str | Path, *, split: tuple[float, float, float] = (0.7, 0.1
     table = Path(table)
     if not table.is_file():
         raise FileNotFoundError(f"{table}: no such file")
-    rows = read_table(table, ("path", "label"))
+    rows = _checked_rows(table, ("path", "label"))
     paths = [table.parent / row["path"] for row in rows]
     _check_files(paths, table)
     labels = [row["label"].strip() for row in rows]
     names = (sorted(set(labels), key=int) if all(label.isdigit() for label in labels) else sorted(set(labels)))
     if "split" in rows[0]:
-        bad = [(line, row["split"]) for line, row in enumerate(rows, start=2) if row["split"] not in SPLITS]
-        if bad:
-            raise ValueError(f"{table}, line {bad[0][0]}: split {bad[0][1]!r}; use train, val or test")
         assigned = {s: [(p, label, s) for p, label, row in zip(paths, labels, rows) if row["split"] == s] for s in SPLITS}
     else:
         recorded = table.with_name(table.stem + ".slca_split.csv")
@@ -115,28 +112,43 @@ def _class_folder_items(folder: Path) -> list[tuple[Path, str]]:
 
 
 def _assign(rows: list[tuple[Path, str]], recorded: Path, split, seed: int, base: Path) -> dict[str, list]:
-    """Split (path, label) rows stratified by label; reuse the recorded split while the files are the same."""
+    """Split (path, label) rows stratified by label, recorded in `recorded`. An image already recorded keeps its split
+    (with its current label); only new images are dealt, so a model's training images never move to val or test."""
     key = {str(p.relative_to(base)): label for p, label in rows}
-    saved = {r["path"]: r for r in read_table(recorded, ("path", "label", "split"))} if recorded.is_file() else {}
-    if saved and ({k: r["label"] for k, r in saved.items()} != key):
-        print(f"{recorded}: the files or labels changed since this split was recorded; making a new split")
-        saved = {}
-    if not saved:
+    saved = {r["path"]: r for r in _checked_rows(recorded, ("path", "label", "split"))} if recorded.is_file() else {}
+    kept = {k: saved[k]["split"] for k in key if k in saved}
+    new = [k for k in key if k not in kept]
+    if new or len(kept) < len(saved) or any(saved[k]["label"] != key[k] for k in kept):
         if len(split) != 3 or abs(sum(split) - 1) > 1e-6 or min(split) <= 0:
             raise ValueError(f"split={split}: three positive fractions (train, val, test) that sum to 1")
-        rng, chosen = np.random.default_rng(seed), {}
-        for label in sorted(set(key.values())):
-            members = rng.permutation([k for k, v in key.items() if v == label])
-            if len(members) < 3:
+        rng, chosen = np.random.default_rng(seed), dict(kept)
+        for label in sorted({key[k] for k in new}):
+            members = rng.permutation([k for k in new if key[k] == label])
+            first = not any(key[k] == label for k in kept)  # a class of its own needs an image in every split
+            if first and len(members) < 3:
                 raise ValueError(f"class {label!r} has {len(members)} image(s); at least 3 are needed for train, val and test")
-            n_val, n_test = (max(1, round(f * len(members))) for f in split[1:])
+            n_val, n_test = (max(int(first), round(f * len(members))) for f in split[1:])
             for i, k in enumerate(members):
                 chosen[k] = "val" if i < n_val else "test" if i < n_val + n_test else "train"
-        saved = {k: {"path": k, "label": key[k], "split": chosen[k]} for k in sorted(key)}
-        write_csv(recorded, list(saved.values()))
-        counts = {s: sum(r["split"] == s for r in saved.values()) for s in SPLITS}
-        print(f"{recorded}: split recorded (train {counts['train']}, val {counts['val']}, test {counts['test']})")
-    return {s: [(base / k, r["label"], s) for k, r in saved.items() if r["split"] == s] for s in SPLITS}
+        write_csv(recorded, [{"path": k, "label": key[k], "split": chosen[k]} for k in sorted(key)])
+        counts = {s: sum(v == s for v in chosen.values()) for s in SPLITS}
+        change = f"; {len(new)} new image(s) dealt, {len(kept)} kept in their splits, {len(saved) - len(kept)} gone" if saved else ""
+        print(f"{recorded}: split recorded (train {counts['train']}, val {counts['val']}, test {counts['test']}){change}")
+        kept = chosen
+    return {s: [(base / k, key[k], s) for k in sorted(key) if kept[k] == s] for s in SPLITS}
+
+
+def _checked_rows(table: Path, columns: Sequence[str]) -> list[dict]:
+    """The rows of a CSV, refusing a file listed twice (in two splits it would leak) or an unknown split name."""
+    rows, first = read_table(table, columns), {}
+    for line, row in enumerate(rows, start=2):
+        if row["path"] in first:
+            raise ValueError(f"{table}, line {line}: {row['path']} is listed again (first on line {first[row['path']]}); "
+                             "list each file once")
+        first[row["path"]] = line
+        if "split" in row and row["split"] not in SPLITS:
+            raise ValueError(f"{table}, line {line}: split {row['split']!r}; use train, val or test")
+    return rows
 
 
 def _to_splits(assigned: dict[str, list], names: Sequence[str], source: Path) -> dict[str, Split]:

@@ -1,5 +1,6 @@
 """Users' own images: class folders, CSV tables, 16-bit and DICOM files, every MedMNIST 2D flag, and predict."""
 import csv
+import re
 import shutil
 
 import numpy as np
@@ -34,6 +35,35 @@ def test_class_folders_split_once_and_recorded(tmp_path):
     assert load_data(root, seed=5)["test"].images.paths != first["test"].images.paths
 
 
+def test_new_files_are_dealt_while_recorded_ones_keep_their_split(tmp_path, capsys):
+    root = write_class_folders(tmp_path / "images")
+    first = {s: set(map(str, split.images.paths)) for s, split in load_data(root).items()}
+    image = np.asarray(Image.open(next((root / "benign").iterdir())))
+    for i in range(10):  # ten more of each class
+        for c in ("benign", "malignant"):
+            Image.fromarray(np.roll(image, i + 1)).save(root / c / f"new{i}.png")
+    (root / "malignant" / "0.png").unlink()
+    after = {s: set(map(str, split.images.paths)) for s, split in load_data(root).items()}
+    assert "20 new image(s) dealt, 19 kept in their splits, 1 gone" in capsys.readouterr().out
+    for s in first:  # every recorded image is where it was; nothing of train moved to val or test
+        assert first[s] - {str(root / "malignant" / "0.png")} <= after[s]
+    assert sum(len(v) for v in after.values()) == 39 and all(len(after[s]) > len(first[s]) - 1 for s in first)
+
+
+@pytest.mark.parametrize("second, message", [
+    ("benign/0.png,benign,test", "line 3: benign/0.png is listed again (first on line 2)"),  # a train/test leak
+    ("benign/1.png,benign,tset", "line 3: split 'tset'; use train, val or test"),
+])
+def test_split_tables_that_would_mislead_are_refused(tmp_path, second, message):
+    root = write_class_folders(tmp_path / "images", n=2)
+    (root / "slca_split.csv").write_text(f"path,label,split\nbenign/0.png,benign,train\n{second}\n")  # a recorded split
+    with pytest.raises(ValueError, match=re.escape(f"slca_split.csv, {message}")):
+        load_data(root)
+    (tmp_path / "t.csv").write_text(f"path,label,split\nimages/benign/0.png,benign,train\nimages/{second}\n")  # a user's CSV
+    with pytest.raises(ValueError, match=re.escape(f"t.csv, {message.replace('benign/', 'images/benign/')}")):
+        load_data(tmp_path / "t.csv")
+
+
 def test_class_folders_with_split_folders(tmp_path):
     for split in ("train", "val", "test"):
         write_class_folders(tmp_path / split, n=2)
@@ -51,8 +81,7 @@ def test_csv_with_names_and_with_integers(tmp_path):
     named = load_data(tmp_path / "named.csv")
     assert named["train"].class_names == ("benign", "malignant") and named["test"].labels.tolist() == [0, 1]
     with open(tmp_path / "numbers.csv", "w", newline="") as f:
-        csv.writer(f).writerows([("path", "label"), *[(p, int(c == "malignant")) for p, c, _ in rows],
-                                 *[(f"img/{c}/{i}.png", int(c == "malignant")) for c in ("benign", "malignant") for i in range(4)]])
+        csv.writer(f).writerows([("path", "label"), *[(p, int(c == "malignant")) for p, c, _ in rows]])
     numbered = load_data(tmp_path / "numbers.csv")
     assert numbered["train"].class_names == ("0", "1") and (tmp_path / "numbers.slca_split.csv").is_file()
     del root
