@@ -5,6 +5,7 @@ its outputs together: a failure at any point leaves no half-written results.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from .experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load
 from .files import check_writable, run_folder, write_csv, write_json
 from .images import allow_large_images
 from .levels import NECK, check_levels
-from .model_file import check_model, describe_model, load_model, save_model
+from .model_file import check_model, describe_model, load_model, save_model, trained_on
 from .phantoms import save_phantoms
 from .predict import image_paths, predict_images, prediction_rows
 from .train import METRICS, evaluate as evaluate_model
@@ -121,7 +122,7 @@ def train(args) -> None:
         print_table([row])
         description = describe_model(model, config=config, class_names=splits["train"].class_names, encoder=encoder,
                                      multilabel=splits["train"].multilabel)
-        save_model(staging / "model.pt", model, description)
+        save_model(staging / "model.pt", model, description, train_images=splits["train"].images)
         write_csv(staging / "history.csv", [{**h, "weights": label} for h in history])
         write_csv(staging / "results.csv", [row])
         write_json(staging / "results.json", {**row, "model_file": description, "history": history})
@@ -140,6 +141,10 @@ def evaluate(args) -> None:
     dataset = RegionDataset(data.images, data.labels, regions[args.split] if regions else None,
                             image_size=saved["image_size"])
     metrics = evaluate_model(model, dataset, batch_size=saved["config"]["batch_size"], device=args.device)
+    seen = trained_on(model, data.images) if args.split != "train" else 0
+    if seen:
+        print(f"warning: {seen} of the {len(data)} {args.split} images were in this model's training split (the data "
+              "or its split changed since training): these scores are not held out", file=sys.stderr)
     print(f"{args.model} on the {args.split} split of {args.data}:")
     print_table([{"model": {"none": "baseline"}.get(saved["gate"], saved["gate"]), **metrics,
                   "weights": weights_label(encoder) if uses_sam else NO_SAM}])
@@ -168,6 +173,9 @@ def predict(args) -> None:
         regions = extract_regions(images, encoder, cache, grid=args.grid, levels=levels, progress=not args.quiet,
                                   desc="regions")
     probabilities = predict_images(model, None, images, regions=regions, device=args.device)
+    seen = trained_on(model, images)
+    if seen:
+        print(f"note: {seen} of the {len(images)} images were in this model's training split", file=sys.stderr)
     rows = prediction_rows(images.paths, probabilities, saved, label)
     if is_main():
         write_csv(Path(args.out) / "predictions.csv", rows)

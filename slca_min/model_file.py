@@ -19,6 +19,7 @@ import torch
 from .classifier import SLCAClassifier, gated_positions
 from .files import atomic_write
 from .levels import check_levels
+from .split import image_ids
 
 try:
     LIBRARY_VERSION = version("slca_min")
@@ -40,11 +41,13 @@ def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None, 
             "config": asdict(config)}
 
 
-def save_model(path: str | Path, model: SLCAClassifier, description: dict) -> None:
+def save_model(path: str | Path, model: SLCAClassifier, description: dict, train_images=None) -> None:
     """Serialize in memory, then write the bytes: a full disk is then an OSError naming `path`, not torch's
-    RuntimeError from deep inside its zip writer."""
+    RuntimeError from deep inside its zip writer. train_images: the training split's images, whose content
+    hashes (split.image_ids) let evaluate and predict say when they score images the model was trained on."""
     buffer = io.BytesIO()
-    torch.save({"description": description, "state_dict": model.state_dict()}, buffer)
+    ids = torch.from_numpy(image_ids(train_images)) if train_images is not None else torch.empty(0, dtype=torch.int64)
+    torch.save({"description": description, "state_dict": model.state_dict(), "train_image_ids": ids}, buffer)
     with atomic_write(path) as tmp:
         tmp.write_bytes(buffer.getbuffer())
 
@@ -67,6 +70,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
                                in_channels=[state[f"slca.{level}.squeeze.weight"].shape[1] for level in levels])
         model.load_state_dict(state)
         model.description = d  # what predict_images needs: image size, grid, task, encoder
+        model.train_image_ids = set(saved.get("train_image_ids", torch.empty(0)).tolist())
         if d.get("library") != LIBRARY_VERSION:
             print(f"{path}: written by slca_min {d.get('library')}, this is {LIBRARY_VERSION}; it loads, but results "
                   "may differ from the ones it was trained with", file=sys.stderr)
@@ -74,6 +78,11 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
         raise ValueError(f"{path}: not a model.pt written by this version of `python -m slca_min train` "
                          f"({type(e).__name__}); train it again") from None
     return model.to(device).eval(), d
+
+
+def trained_on(model: SLCAClassifier, images) -> int:
+    """How many of `images` are images of the model's training split (by content): their scores are not held out."""
+    return int(sum(i in model.train_image_ids for i in image_ids(images).tolist())) if model.train_image_ids else 0
 
 
 def check_model(description: dict, path: str | Path, *, class_names=None, encoder=None, grid: int | None = None,

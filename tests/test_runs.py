@@ -119,3 +119,16 @@ def test_a_model_from_another_library_version_says_so(workdir, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--data", "p.npz", "--model", "old.pt", "--quiet"]) == 0
     assert "old.pt: written by slca_min 0.0.1, this is" in capsys.readouterr().err
+
+
+def test_evaluate_says_when_it_scores_images_the_model_trained_on(workdir, capsys):
+    assert main(["train", "--data", "p.npz", "--out", "run", *SMALL]) == 0
+    p = dict(np.load(workdir / "p.npz"))
+    leaked = {**p, "test_images": p["train_images"][:8], "test_labels": p["train_labels"][:8],
+              "test_masks": p["train_masks"][:8]}
+    np.savez(workdir / "leaked.npz", **leaked)
+    capsys.readouterr()
+    assert main(["evaluate", "--data", "p.npz", "--model", "run/model.pt", "--quiet"]) == 0
+    assert "not held out" not in capsys.readouterr().err  # the real test split: held out
+    assert main(["evaluate", "--data", "leaked.npz", "--model", "run/model.pt", "--quiet"]) == 0
+    assert "warning: 8 of the 8 test images were in this model's training split" in capsys.readouterr().err
