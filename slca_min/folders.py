@@ -5,11 +5,13 @@ root/val/, root/test/. CSV: columns path,label and optionally split (train/val/t
 relative to the CSV; labels are class names or integers 0..C-1. Without split folders or a split
 column, the images are split once, stratified, with a fixed seed (70/10/20 by default), and the
 split is recorded beside the data (`slca_split.csv` in the folder, `NAME.slca_split.csv` beside a
-CSV) so that every later command sees the same split; a recorded split is used while the set of
-files is unchanged.
+CSV) so that every later command sees the same split: a recorded image keeps its split, and
+images added later are dealt into the splits without moving the others. Classes are ordered by
+number when every name is an integer (0, 2, 10), else alphabetically.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -68,10 +70,10 @@ def load_folder(root: str | Path, *, split: tuple[float, float, float] = (0.7, 0
                          "give all of train/, val/, test/, or none (class folders at the top are split for you)")
     if present:
         items = {s: _class_folder_items(root / s) for s in SPLITS}
-        names = sorted({label for rows in items.values() for _, label in rows})
+        names = class_order({label for rows in items.values() for _, label in rows})
         return _to_splits({s: [(p, label, s) for p, label in rows] for s, rows in items.items()}, names, root)
     rows = _class_folder_items(root)
-    names = sorted({label for _, label in rows})
+    names = class_order({label for _, label in rows})
     return _to_splits(_assign(rows, root / "slca_split.csv", split, seed, base=root), names, root)
 
 
@@ -84,7 +86,7 @@ def load_csv(table: str | Path, *, split: tuple[float, float, float] = (0.7, 0.1
     paths = [table.parent / row["path"] for row in rows]
     _check_files(paths, table)
     labels = [row["label"].strip() for row in rows]
-    names = (sorted(set(labels), key=int) if all(label.isdigit() for label in labels) else sorted(set(labels)))
+    names = class_order(labels)
     if "split" in rows[0]:
         assigned = {s: [(p, label, s) for p, label, row in zip(paths, labels, rows) if row["split"] == s] for s in SPLITS}
     else:
@@ -93,6 +95,12 @@ def load_csv(table: str | Path, *, split: tuple[float, float, float] = (0.7, 0.1
     if all(name.isdigit() for name in names) and names != [str(c) for c in range(len(names))]:
         raise ValueError(f"{table}: integer labels must be 0..C-1 with every class present; found {', '.join(names)}")
     return _to_splits(assigned, names, table)
+
+
+def class_order(names) -> list[str]:
+    """Class names in class-index order: by number when every name is an integer (0, 2, 10), else alphabetical."""
+    names = set(names)
+    return sorted(names, key=int) if all(name.isdigit() for name in names) else sorted(names)
 
 
 def _class_folder_items(folder: Path) -> list[tuple[Path, str]]:
@@ -114,7 +122,7 @@ def _class_folder_items(folder: Path) -> list[tuple[Path, str]]:
 def _assign(rows: list[tuple[Path, str]], recorded: Path, split, seed: int, base: Path) -> dict[str, list]:
     """Split (path, label) rows stratified by label, recorded in `recorded`. An image already recorded keeps its split
     (with its current label); only new images are dealt, so a model's training images never move to val or test."""
-    key = {str(p.relative_to(base)): label for p, label in rows}
+    key = {os.path.relpath(p, base): label for p, label in rows}  # "../x.png" for a file outside the CSV's folder
     saved = {r["path"]: r for r in _checked_rows(recorded, ("path", "label", "split"))} if recorded.is_file() else {}
     kept = {k: saved[k]["split"] for k in key if k in saved}
     new = [k for k in key if k not in kept]

@@ -19,7 +19,7 @@ def write_class_folders(root, n=10, classes=("benign", "malignant")):
     for c, name in enumerate(classes):
         (root / name).mkdir(parents=True)
         for i in range(n):
-            Image.fromarray(rng.integers(0, 100 + 100 * c, (24, 32), dtype=np.uint8)).save(root / name / f"{i}.png")
+            Image.fromarray(rng.integers(0, min(255, 100 + 100 * c), (24, 32), dtype=np.uint8)).save(root / name / f"{i}.png")
     return root
 
 
@@ -185,3 +185,19 @@ def test_missing_pydicom_is_one_line(tmp_path, monkeypatch, capsys):
     assert main(["extract", "--data", "scans", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and 'pip install -e ".[dicom]"' in err and "\n" not in err
+
+
+def test_integer_class_folders_sort_as_numbers_and_csv_paths_may_leave_its_folder(tmp_path):
+    root = write_class_folders(tmp_path / "images", n=4, classes=("0", "10", "2"))
+    assert load_data(root)["train"].class_names == ("0", "2", "10")  # the same rule as a CSV's integer labels
+    (tmp_path / "tables").mkdir()
+    with open(tmp_path / "tables/t.csv", "w", newline="") as f:  # no split column, paths outside the CSV's folder
+        csv.writer(f).writerows([("path", "label"), *[(f"../images/{c}/{i}.png", c) for c in ("0", "10", "2")
+                                                       for i in range(4)]])
+    with pytest.raises(ValueError, match="integer labels must be 0..C-1"):
+        load_data(tmp_path / "tables/t.csv")
+    with open(tmp_path / "tables/t.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("path", "label"), *[(f"../images/{c}/{i}.png", n) for n, c in enumerate(("0", "2", "10"))
+                                                       for i in range(4)]])
+    splits = load_data(tmp_path / "tables/t.csv")
+    assert sum(len(s) for s in splits.values()) == 12 and "../images/" in (tmp_path / "tables/t.slca_split.csv").read_text()
