@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="SAM input side, a multiple of 16 up to 1024 (default: the encoder's own, 1024 for SAM "
                              "checkpoints and 256 for the tiny encoder; smaller is faster and changes the features)")
     common.add_argument("--precision", choices=["fp32", "int8"], default="fp32",
-                        help="encoder arithmetic: fp32 (default, faithful) or int8 (CPU only, about 1.6x faster, "
-                             "region cosine ~0.9999 to fp32; part of the cache key)")
+                        help="encoder arithmetic: fp32 (default, faithful) or int8 (CPU only, about 1.6x faster; embedding "
+                             "cosine >= 0.9994 to fp32 on untrained ViT-B; part of the cache key)")
     common.add_argument("--sam-preprocess", choices=["sam", "medsam"],
                         help="sam (default: SamPredictor's) or medsam (MedSAM's, for its weights: square resize, min-max "
                              "to [0, 1], no mean/std); evaluate/predict: the model's")
@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated, from {','.join(MODELS)} (default baseline,slca)")
     p.add_argument("--fractions", type=fraction, nargs="+", default=[0.01, 0.05, 0.1, 0.25, 1.0],
                    help="fractions of the train split (default %(default)s)")
-    p.add_argument("--seeds", type=number(int, 0), nargs="+", default=[0, 1, 2], help="(default %(default)s)")
+    p.add_argument("--seeds", type=number(int, 0), nargs="+", default=[0, 1, 2],
+                   help="random seeds: each model runs once per fraction and seed, on the same subsets (default %(default)s)")
     p.add_argument("--out", default="runs/lowdata", help="output folder; results are added to its results.csv "
                                                          "(default %(default)s)")
     return parser

@@ -151,7 +151,7 @@ def _compute(images, encoder, path: Path, want: dict, *, grid, levels, batch_siz
     offset = np.load(partial, mmap_mode="r").offset  # bytes before the data: the .npy header
     # Plain file writes, not a memmap: written pages stay in the page cache, not in this process's memory.
     with open(partial, "r+b") as f, tqdm(total=n, initial=sum(done(k) for k in range(w)), unit="img",
-                                         disable=not (progress and is_main()),
+                                         disable=None if progress and is_main() else True,  # None: on a terminal only
                                          desc=f"{desc or 'SAM regions'} -> {path.name}") as bar:
         for start in range(mine.start + done(r), mine.stop, batch_size):
             end = min(start + batch_size, mine.stop)

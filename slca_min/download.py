@@ -45,7 +45,7 @@ def fetch(url: str, dest: str | Path, *, md5: str | None = None, check: Callable
                 have = 0
             total = int(response.headers.get("Content-Length", 0)) + have or None
             with open(part, "ab" if have else "wb") as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                                                 desc=dest.name, disable=not progress) as bar:
+                                                                 desc=dest.name, disable=None if progress else True) as bar:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     f.write(chunk)
                     bar.update(len(chunk))

@@ -78,7 +78,7 @@ def _fit_head(head: MaskHead, inputs: torch.Tensor, masks: torch.Tensor, *, step
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
     generator = torch.Generator().manual_seed(0)
-    for _ in tqdm(range(steps), desc=desc, disable=not progress):
+    for _ in tqdm(range(steps), desc=desc, disable=None if progress else True):  # None: on a terminal only
         idx = torch.randint(len(inputs), (batch_size,), generator=generator)
         x, m = inputs[idx], masks[idx, None].float()  # (b, 3, S, S), (b, 1, 64, 64)
         if torch.rand((), generator=generator) < 0.5:

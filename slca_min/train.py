@@ -48,7 +48,8 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     weight = None if class_weights is None else _class_weights(class_weights, train_set, model.num_classes, device)
 
     history, best_score, best_state = [], None, None
-    bar = tqdm(total=epochs * len(loader), desc=desc, unit="batch", disable=not progress)
+    # disable=None: the bar is drawn on a terminal only, so a redirected log gets the epoch lines, not carriage returns
+    bar = tqdm(total=epochs * len(loader), desc=desc, unit="batch", disable=None if progress else True)
     for epoch in range(1, epochs + 1):
         start, total_loss, seen = time.perf_counter(), 0.0, 0
         model.train()

@@ -27,26 +27,31 @@ def attention_heatmap(attention: torch.Tensor, size: tuple[int, int]) -> np.ndar
 
 
 def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str, path: str | Path | None = None,
-                   captions: Sequence[str] | None = None):
-    """One row per image: the image (with its caption, e.g. true and predicted class), then each gated stage's
-    attention, averaged over channels, overlaid on it. All maps share one colour scale, shown by the colour bar."""
-    n, stages = len(images), len(maps)
+                   captions: Sequence[str] | None = None, stages: Sequence[int] | None = None):
+    """One row per image: the image (with its caption, e.g. true and predicted class), then each gate's attention
+    (stages: the model's gated positions, 0 the stem; default 1, 2, ...), averaged over channels, overlaid on it.
+    All maps share one colour scale, stretched to the weights' own range; the figure says how wide that range is,
+    so that a spread of a few hundredths is not mistaken for strong structure."""
+    n, stages = len(images), list(stages or range(1, len(maps) + 1))
     heat = [[attention_heatmap(stage_maps[i], to_rgb(images[i], i).shape[:2]) for stage_maps in maps] for i in range(n)]
     low, high = min(h.min() for row in heat for h in row), max(h.max() for row in heat for h in row)
-    fig, axes = plt.subplots(n, stages + 1, figsize=(2.2 * (stages + 1) + 0.6, 2.3 * n + 0.6), squeeze=False)
+    fig, axes = plt.subplots(n, len(maps) + 1, figsize=(2.2 * (len(maps) + 1) + 0.6, 2.3 * n + 0.9), squeeze=False)
     for i, image in enumerate(images):
         rgb = to_rgb(image, i)
         axes[i, 0].imshow(rgb)
         axes[i, 0].set_title("image" if captions is None else captions[i], fontsize=8)
-        for k in range(stages):
+        for k, stage in enumerate(stages):
             axes[i, k + 1].imshow(rgb)
-            shown = axes[i, k + 1].imshow(heat[i][k], cmap="jet", alpha=0.45, vmin=low, vmax=high)
+            shown = axes[i, k + 1].imshow(heat[i][k], cmap="viridis", alpha=0.5, vmin=low, vmax=high)
             if i == 0:
-                axes[i, k + 1].set_title(f"stage {k + 1} attention\n(mean over channels)", fontsize=8)
+                axes[i, k + 1].set_title(f"{'stem' if stage == 0 else f'stage {stage}'} attention\n(mean over channels)",
+                                         fontsize=8)
     for ax in axes.flat:
         ax.axis("off")
-    fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.6, label="attention weight (0 blocks, 1 passes)")
-    fig.suptitle(textwrap.fill(title, 90), fontsize=10)
+    fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.6, label=f"attention weight, {low:.2f} to {high:.2f}\n"
+                                                                     "(on a scale where 0 blocks and 1 passes)")
+    fig.suptitle(textwrap.fill(f"{title}. Colours span only {low:.2f}-{high:.2f} (a spread of {high - low:.2f}): "
+                               "the contrast is stretched to show where the weights differ", 100), fontsize=9)
     return _finish(fig, path, tight=False)
 
 
