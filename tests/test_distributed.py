@@ -46,7 +46,7 @@ def test_sharded_extract_equals_one_process_and_computes_each_image_once(tmp_pat
     assert sidecar(tmp_path / "cache/r.json") == sidecar(tmp_path / "single/r.json")  # same description
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["r.json", "r.npy"]
     reused = extract(images(), SAMEncoder.untrained("tiny", seed=0), tmp_path / "cache/r.npy", grid=4, progress=False)
-    assert np.array_equal(np.asarray(reused), sharded)  # a single process reuses the sharded cache
+    assert np.array_equal(np.asarray(reused), sharded[:, -256:])  # a single process reuses the sharded cache (its neck)
 
 
 def test_a_failed_rank_resumes_without_redoing_finished_images(tmp_path):

@@ -221,7 +221,7 @@ def test_two_extracts_at_once_share_one_cache(workdir):
 
 @pytest.mark.parametrize("option, message", [
     (["--epochs", "0"], "--epochs: 0 must be at least 1"),
-    (["--batch-size", "0"], "--batch-size: 0 must be at least 1"),
+    (["--batch-size", "0"], "--batch-size: 0 must be at least 2"),
     (["--image-size", "0"], "--image-size: 0 must be from 16 to 2048"),
     (["--grid", "0"], "--grid: 0 must be from 1 to 64"),
     (["--grid", "-2"], "--grid: -2 must be from 1 to 64"),
