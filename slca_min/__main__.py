@@ -26,8 +26,20 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see `{self.prog} --help`\n")
 
 
+def busy_hint() -> str | None:
+    """A reminder when threads will fight: OMP_NUM_THREADS unset and the 1-minute load already fills the cores."""
+    cores, load = os.cpu_count() or 1, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if "OMP_NUM_THREADS" in os.environ or load < cores - 0.5:
+        return None
+    return (f"note: this machine is busy (load {load:.1f} on {cores} cores); if another PyTorch process runs, give each "
+            "one thread: OMP_NUM_THREADS=1 (2.7x faster in benchmarks/README.md)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    hint = busy_hint() if "WORLD_SIZE" not in os.environ else None  # torchrun users set threads per process already
+    if hint:
+        print(hint, file=sys.stderr)
     try:
         args.device = distributed.start(args.device)  # under torchrun: join the group, one GPU per rank
         if not distributed.is_main():  # only rank 0 reports; every rank still says what went wrong (stderr)

@@ -33,6 +33,7 @@ def rng():
 
 
 THREADS = int(os.environ.get("OMP_NUM_THREADS", 2))  # 2, or fewer when the caller asks (a busy machine)
+os.environ["OMP_NUM_THREADS"] = str(THREADS)  # subprocesses too; and the CLI's busy-machine hint stays out of stderr
 
 
 @pytest.fixture(autouse=True)

@@ -108,3 +108,17 @@ def test_bad_fraction_as_a_real_process(workdir):
     result = subprocess.run([sys.executable, "-m", "slca_min", "train", "--data", "x.npz", "--fraction", "1.5"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "1.5 is outside (0, 1]" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_busy_machine_gets_a_one_line_hint(monkeypatch):
+    from slca_min.__main__ import busy_hint
+
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr("os.getloadavg", lambda: (4.0, 4.0, 4.0))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert "busy (load 4.0 on 2 cores)" in busy_hint() and "OMP_NUM_THREADS=1" in busy_hint()
+    monkeypatch.setattr("os.getloadavg", lambda: (0.3, 0.3, 0.3))
+    assert busy_hint() is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr("os.getloadavg", lambda: (4.0, 4.0, 4.0))
+    assert busy_hint() is None  # the user chose
