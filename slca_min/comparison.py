@@ -133,6 +133,10 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     all_rows = read_csv(results_path)
     done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows if ours(r)}
     runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
+    reused = len(fractions) * len(seeds) * len(models) - len(runs)
+    if reused and is_main():
+        print(f"{results_path}: {reused} of the {reused + len(runs)} runs are already there with this setting and are reused, "
+              "not rerun (another --out, or deleting the file, reruns them)")
     oracle = oracle_inputs(splits, config.grid) if set(ORACLE) & set(models) else None
     by_level = {want: {split: select_levels(R, levels, want) for split, R in regions.items()}
                 for want in {model_levels(m) for m in models if m in USES_SAM}}

@@ -82,13 +82,26 @@ def plot_metrics(rows: Sequence[dict], *, title: str, path: str | Path | None = 
 
 
 def plot_lowdata(rows: Sequence[dict], *, metric: str = "auc", title: str, path: str | Path | None = None):
-    """Metric against training fraction (log axis, plain-number ticks), mean +- std over seeds, one line per model."""
+    """Metric against training fraction (log axis, plain-number ticks), mean +- std over seeds, one line per model;
+    with a single fraction, one point per model along the x axis instead (lines at one x would hide each other)."""
     groups = defaultdict(list)
     for row in rows:
         groups[row["model"], row["fraction"]].append(row[metric])
     fig, ax = plt.subplots(figsize=(7, 3.5))
     models = sorted({m for m, _ in groups})
     colours = plt.get_cmap("tab10" if len(models) <= 10 else "tab20").colors  # one colour per model, never repeated
+    if len({f for _, f in groups}) == 1:
+        (fraction,) = {f for _, f in groups}
+        for x, (model, colour) in enumerate(zip(models, colours)):
+            values = np.array(groups[model, fraction], dtype=float)
+            ax.errorbar([x], [values.mean()], yerr=[values.std()], marker="o", capsize=3, color=colour)
+        ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
+        ax.set_xlabel(f"model (fraction {fraction:g} of the training split)")
+        ax.set_ylabel(f"test {metric} (mean ± std over seeds)")
+        if metric == "auc":
+            ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+        ax.set_title(textwrap.fill(title, 80), fontsize=9)
+        return _finish(fig, path)
     for model, colour in zip(models, colours):
         fractions = sorted(f for m, f in groups if m == model)
         values = [np.array(groups[model, f], dtype=float) for f in fractions]
