@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -128,48 +129,62 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
 
 def _compute(images, encoder, path: Path, want: dict, *, grid, levels, batch_size, progress, desc) -> None:
     """Fill NAME.partial.npy: each rank its block of rows, progress in NAME.partial.rankR-of-W.json; then rank 0
-    checksums it and gives it its final name. A rerun resumes every rank where its progress file says."""
+    checksums it and gives it its final name. A rerun, with any number of processes, skips every image that a
+    progress file (of any earlier world size) says is written."""
     sidecar, partial = path.with_suffix(".json"), path.with_suffix(".partial.npy")
     partial_sidecar = partial.with_suffix(".json")
     r, w, n = rank(), world_size(), len(images)
-    progress_file = lambda k: partial.with_name(f"{partial.stem}.rank{k}-of-{w}.json")  # noqa: E731
     if is_main():
         path.parent.mkdir(parents=True, exist_ok=True)
         sidecar.unlink(missing_ok=True)  # whatever was at `path` is no longer described as complete
         if not (partial.is_file() and read_json(partial_sidecar) == want):  # nothing to resume
-            for old in partial.parent.glob(f"{partial.stem}.rank*.json"):
+            for old in _progress_files(partial):
                 old.unlink()
             np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(n, encoder.region_channels(levels), grid, grid))
             write_json(partial_sidecar, want)
     barrier()
-
-    def done(k: int) -> int:  # images finished by rank k
-        block = shard(n, k, w)
-        return min(max(read_json(progress_file(k)).get("done", block.start), block.start), block.stop) - block.start
-
+    written = _written(partial, n)  # (n,) bool, read once: what earlier runs finished
     mine, batch_size = shard(n), encoder.default_batch_size if batch_size is None else batch_size
     offset = np.load(partial, mmap_mode="r").offset  # bytes before the data: the .npy header
     # Plain file writes, not a memmap: written pages stay in the page cache, not in this process's memory.
-    with open(partial, "r+b") as f, tqdm(total=n, initial=sum(done(k) for k in range(w)), unit="img",
+    with open(partial, "r+b") as f, tqdm(total=n, initial=int(written.sum()), unit="img",
                                          disable=None if progress and is_main() else True,  # None: on a terminal only
                                          desc=f"{desc or 'SAM regions'} -> {path.name}") as bar:
-        for start in range(mine.start + done(r), mine.stop, batch_size):
+        for start in range(mine.start, mine.stop, batch_size):
             end = min(start + batch_size, mine.stop)
-            block = encoder.regions([images[i] for i in range(start, end)], grid=grid, batch_size=batch_size, levels=levels)
-            block = block.cpu().numpy().astype(np.float16)  # (b, C, g, g)
-            f.seek(offset + start * block[0].nbytes)
-            f.write(block.tobytes())
-            f.flush()  # in the kernel's hands: survives kill -9
-            write_json(progress_file(r), {"done": end})  # only after the data is on disk
-            bar.update(sum(done(k) for k in range(w)) - bar.n)  # images done across all ranks
+            todo = [i for i in range(start, end) if not written[i]]
+            if todo:
+                block = encoder.regions([images[i] for i in todo], grid=grid, batch_size=batch_size, levels=levels)
+                for i, row in zip(todo, block.cpu().numpy().astype(np.float16)):  # row: (C, g, g)
+                    f.seek(offset + i * row.nbytes)
+                    f.write(row.tobytes())
+                f.flush()  # in the kernel's hands: survives kill -9
+                write_json(partial.with_name(f"{partial.stem}.rank{r}-of-{w}.json"), {"done": end})  # after the data
+            bar.update(int(_written(partial, n).sum()) - bar.n)  # images done across all ranks
     barrier()
     if is_main():
         os.replace(partial, path)
         write_json(sidecar, {**want, "complete": True, "sha256": checksum(path)})
         partial_sidecar.unlink()
-        for k in range(w):
-            progress_file(k).unlink(missing_ok=True)
+        for old in _progress_files(partial):
+            old.unlink(missing_ok=True)
     barrier()
+
+
+def _progress_files(partial: Path) -> list[Path]:
+    return list(partial.parent.glob(f"{partial.stem}.rank*-of-*.json"))
+
+
+def _written(partial: Path, n: int) -> np.ndarray:
+    """(n,) bool: the rows that the progress files say are on disk. Rank R of W writes its block shard(n, R, W) in
+    order and records how far it got, so each file marks a prefix of its block, whatever W was."""
+    written = np.zeros(n, dtype=bool)
+    for progress in _progress_files(partial):
+        match = re.search(r"\.rank(\d+)-of-(\d+)$", progress.stem)
+        if match:
+            block = shard(n, int(match[1]), int(match[2]))
+            written[block.start:min(max(read_json(progress).get("done", block.start), block.start), block.stop)] = True
+    return written
 
 
 def _notice(message: str) -> None:

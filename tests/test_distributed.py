@@ -49,16 +49,24 @@ def test_sharded_extract_equals_one_process_and_computes_each_image_once(tmp_pat
     assert np.array_equal(np.asarray(reused), sharded[:, -256:])  # a single process reuses the sharded cache (its neck)
 
 
-def test_a_failed_rank_resumes_without_redoing_finished_images(tmp_path):
+@pytest.mark.parametrize("resume", ["torchrun", "one process"])
+def test_a_failed_rank_resumes_without_redoing_finished_images(tmp_path, resume):
     first = torchrun(HERE / "dist_extract.py", tmp_path, 1, 3, cwd=tmp_path)  # rank 1 fails after 3 batches (12 images)
     assert first.returncode != 0 and not (tmp_path / "cache/r.npy").exists()
     progress = [json.loads((tmp_path / f"cache/r.partial.rank{r}-of-2.json").read_text())["done"]
                 if (tmp_path / f"cache/r.partial.rank{r}-of-2.json").exists() else 25 * r for r in range(2)]
     finished = [progress[0] - 0, progress[1] - 25]  # rank 0 holds images 0..24, rank 1 images 25..49
     assert finished[1] == 12
-    second = torchrun(HERE / "dist_extract.py", tmp_path, cwd=tmp_path)
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert [len(c) for c in computed(tmp_path)] == [25 - finished[0], 25 - finished[1]]  # only what was left
+    if resume == "torchrun":
+        second = torchrun(HERE / "dist_extract.py", tmp_path, cwd=tmp_path)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert [len(c) for c in computed(tmp_path)] == [25 - finished[0], 25 - finished[1]]  # only what was left
+    else:  # another world size: the ranks' progress still counts
+        encoder, seen = SAMEncoder.untrained("tiny", seed=0), []
+        original = encoder.regions
+        encoder.regions = lambda batch, **kwargs: seen.extend(batch) or original(batch, **kwargs)
+        extract(images(), encoder, tmp_path / "cache/r.npy", grid=4, levels=LEVELS, batch_size=4, progress=False)
+        assert len(seen) == 50 - sum(finished)
     single = extract(images(), SAMEncoder.untrained("tiny", seed=0), tmp_path / "single/r.npy", grid=4, levels=LEVELS, batch_size=4,
                      progress=False)
     np.testing.assert_allclose(np.load(tmp_path / "cache/r.npy").astype(np.float32), np.asarray(single, np.float32),
