@@ -8,4 +8,4 @@ set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 python -c "from slca_min import save_phantoms; save_phantoms('phantoms-n600.npz', n=600, size=64)"
 python -m slca_min lowdata --data phantoms-n600.npz --models baseline,slca,slca-shuffled,slca-multilevel,probe-linear \
-    --fractions 1.0 --seeds 0 1 2 3 4 --epochs 12 --min-steps 150 --image-size 64 --out runs/study "$@"
+    --fractions 1.0 --seeds 0 1 2 3 4 --epochs 12 --min-steps 150 --image-size 64 --no-recalibrate-bn --out runs/study "$@"

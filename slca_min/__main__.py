@@ -133,6 +133,9 @@ def add_fitting(p: argparse.ArgumentParser, *, epochs: int = 20, image_size: int
                    help="classifier input side in pixels (default %(default)s)")
     p.add_argument("--pretrained-backbone", action="store_true", help="start from torchvision's ImageNet weights")
     p.add_argument("--class-weights", choices=["balanced"], help="weight the loss by inverse class frequency")
+    p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
+                   help="keep BatchNorm's running statistics as training left them (default: recomputed over the "
+                        "training set at the end; see the README)")
     p.add_argument("--min-steps", type=number(int, 0), default=0,
                    help="train at least this many steps (more epochs for small fractions; default %(default)s)")
 

@@ -30,7 +30,8 @@ from .viz import plot_attention, plot_lowdata, plot_metrics
 def fit_config(args) -> FitConfig:
     return FitConfig(backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, lr=args.lr,
                      batch_size=args.batch_size, grid=args.grid or 16, pretrained_backbone=args.pretrained_backbone,
-                     class_weights=args.class_weights, min_steps=args.min_steps, device=args.device)
+                     class_weights=args.class_weights, min_steps=args.min_steps, recalibrate_bn=args.recalibrate_bn,
+                     device=args.device)
 
 
 def encoder_of(args):

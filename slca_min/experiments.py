@@ -73,6 +73,7 @@ class FitConfig:
     pretrained_backbone: bool = False
     class_weights: str | None = None  # None or "balanced"
     min_steps: int = 0  # train at least this many steps: small fractions get more epochs instead of a few updates
+    recalibrate_bn: bool = True  # recompute BatchNorm statistics over the training set at the end (train.py)
     device: str = "cpu"
 
 
@@ -102,7 +103,7 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
     history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=epochs, lr=config.lr,
                     batch_size=config.batch_size, seed=seed, device=config.device,
-                    class_weights=config.class_weights, progress=progress, desc=desc)
+                    class_weights=config.class_weights, progress=progress, desc=desc, recalibrate_bn=config.recalibrate_bn)
     scores, labels = predict(model, dataset("test"), batch_size=config.batch_size, device=config.device)
     warning = one_class(labels, scores)
     if warning and progress:

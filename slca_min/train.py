@@ -18,7 +18,8 @@ METRICS = ("acc", "balanced_acc", "auc", "f1_macro")  # what evaluate() returns
 
 def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: int = 10, lr: float = 1e-3,
           batch_size: int = 32, seed: int = 0, device: str | torch.device = "cpu", weight_decay: float = 1e-4,
-          class_weights: str | Sequence[float] | None = None, progress: bool = True, desc: str = "train") -> list[dict]:
+          class_weights: str | Sequence[float] | None = None, progress: bool = True, desc: str = "train",
+          recalibrate_bn: bool = True) -> list[dict]:
     """Train `model` on (image, regions, label) batches; keep the epoch with the best validation AUC.
 
     AdamW with a cosine schedule over all steps, cross-entropy (class_weights: None, "balanced"
@@ -29,6 +30,10 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     is the one restored). With the same seed on the CPU, two runs give the same history (bar
     the "seconds" column). With progress=True: a bar, one line per epoch, the restored epoch,
     and a warning when the selected model is no better than chance on validation.
+
+    recalibrate_bn: after restoring the best epoch, recompute BatchNorm's running statistics over the
+    training set (recalibrate_batchnorm). With few steps they lag behind the weights, and a model
+    that ranks the test images perfectly can still predict one class (README, "Your own data").
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs={epochs}, batch_size={batch_size}: both must be at least 1")
@@ -88,18 +93,50 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
                       + ("  * best so far" if history[-1]["best"] else ""))
     bar.close()
     model.load_state_dict(best_state)
-    best = [h for h in history if h["best"]][-1]
+    if recalibrate_bn:
+        recalibrate_batchnorm(model, train_set, batch_size=batch_size, device=device)
     if progress:
+        best = [h for h in history if h["best"]][-1]
         print(f"  restored epoch {best['epoch']} (val AUC {best['val_auc']:.3f}, val bal. acc {best['val_balanced_acc']:.3f})")
-        if not best["val_auc"] > 0.5:
-            print(f"  warning: the selected model is at or below chance on validation (AUC {best['val_auc']:.3f}); "
+        labels, scores = predict(model, val_set, batch_size=batch_size, device=device)[::-1] if recalibrate_bn else best_val
+        val = classification_metrics(labels, scores)
+        if recalibrate_bn:
+            print(f"  BatchNorm statistics recomputed over the training set: val AUC {val['auc']:.3f}, "
+                  f"val bal. acc {val['balanced_acc']:.3f}")
+        if not val["auc"] > 0.5:
+            print(f"  warning: the selected model is at or below chance on validation (AUC {val['auc']:.3f}); "
                   "train longer, change lr, or use more data")
-        elif one_class(*best_val, split="validation"):
-            print("  " + one_class(*best_val, split="validation"))
+        elif one_class(labels, scores, split="validation"):
+            print("  " + one_class(labels, scores, split="validation"))
         if len(val_set) < 20:
             print(f"  note: {len(val_set)} validation images choose the epoch; with so few the choice is close to "
                   "chance (give val more images, e.g. --split-fractions 0.6,0.2,0.2)")
     return history
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
+                          device: str | torch.device = "cpu") -> None:
+    """BatchNorm's running statistics recomputed as exact averages over `dataset` with the model's current weights.
+
+    The running averages (momentum 0.1) trail the weights by a few dozen steps; a small data set trains for
+    fewer than that, so eval-mode activations drift and predictions shift towards one class while the
+    ranking (AUC) stays good. One forward pass in train mode, no gradients; a model without BatchNorm
+    (Swin V2) is left as it is.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # None: a cumulative average over the pass
+    model.to(device).train()
+    for x, R, _ in DataLoader(dataset, batch_size=batch_size, drop_last=len(dataset) % batch_size == 1):
+        model(x.to(device), R.to(device))
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    model.eval()
 
 
 def one_class(labels: np.ndarray, scores: np.ndarray, split: str = "test") -> str | None:
@@ -114,7 +151,7 @@ def one_class(labels: np.ndarray, scores: np.ndarray, split: str = "test") -> st
         return None
     return (f"warning: on the {split} split the model predicts class {predicted[counts.argmax()]} for {share:.0%} of the "
             f"images (balanced accuracy {balanced:.3f}, chance {chance:.3f}): it does not tell the classes apart, whatever "
-            "its AUC; compare --gate none, try --image-size near your images' size, more epochs or more data")
+            "its AUC; compare --gate none, train more epochs, or use more data")
 
 
 def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:

@@ -21,7 +21,8 @@ def test_end_to_end_learning_happens(phantom_sets, slca):
     train_set, val_set = phantom_sets
     torch.manual_seed(0)
     model = SLCAClassifier(num_classes=2, slca=slca, grid=8)
-    history = train(model, train_set, val_set, epochs=8, lr=2e-3, batch_size=16, seed=0, progress=False)
+    history = train(model, train_set, val_set, epochs=8, lr=2e-3, batch_size=16, seed=0, progress=False,
+                    recalibrate_bn=False)  # the restored weights as they were (recalibration changes BatchNorm's statistics)
     assert len(history) == 8
     assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"]
     best = max(history, key=lambda h: (h["val_auc"], h["val_balanced_acc"]))
@@ -112,9 +113,25 @@ def test_a_small_easy_folder_is_learned_or_warned_about(tmp_path, capsys):
             inside = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r if shape == "disk" else (abs(yy - cy) < r) & (abs(xx - cx) < r)
             image = np.clip(rng.normal(60, 25, (64, 64)) + 140 * inside, 0, 255).astype(np.uint8)
             Image.fromarray(image).save(tmp_path / "shapes" / shape / f"{i}.png")
-    assert main(["train", "--data", str(tmp_path / "shapes"), "--out", str(tmp_path / "run"), "--epochs", "4",
-                 "--image-size", "64", "--cache-dir", str(tmp_path / "cache")]) == 0
+    assert main(["train", "--data", str(tmp_path / "shapes"), "--out", str(tmp_path / "run"), "--epochs", "6",
+                 "--image-size", "128", "--cache-dir", str(tmp_path / "cache")]) == 0
     out = capsys.readouterr().out
     test_balanced = float(out.strip().splitlines()[-2].split()[2])  # the table's row: model, acc, balanced_acc, ...
     assert test_balanced > 0.7 or "it does not tell the classes apart" in out, out[-3000:]
-    assert "note: 8 validation images choose the epoch" in out
+    assert "BatchNorm statistics recomputed" in out and "note: 8 validation images choose the epoch" in out
+
+
+def test_batchnorm_recalibration_gives_the_exact_statistics():
+    from torch.utils.data import TensorDataset
+
+    from slca_min import SLCAClassifier
+    from slca_min.train import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    model = SLCAClassifier(num_classes=2, slca=False)
+    x = torch.randn(10, 3, 32, 32) * 3 + 2  # far from the running statistics' starting point (mean 0, var 1)
+    recalibrate_batchnorm(model, TensorDataset(x, torch.empty(10, 0), torch.zeros(10, dtype=torch.long)), batch_size=5)
+    with torch.no_grad():
+        expected = model.backbone.conv1(x).mean((0, 2, 3))  # what bn1 sees, over the whole set
+    torch.testing.assert_close(model.backbone.bn1.running_mean, expected, atol=1e-4, rtol=1e-4)
+    assert model.backbone.bn1.momentum == 0.1 and not model.training
