@@ -28,6 +28,16 @@ def miniature(request):
 
 
 @pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A fresh working folder holding p.npz: 40 phantoms of 32 px (test_cli.py has its own, without them)."""
+    monkeypatch.chdir(tmp_path)
+    from slca_min import save_phantoms
+
+    save_phantoms(tmp_path / "p.npz", n=40, size=32, seed=0)
+    return tmp_path
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 

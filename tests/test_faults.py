@@ -21,13 +21,6 @@ from slca_min.images import read_image
 SMALL = ["--epochs", "1", "--image-size", "32", "--batch-size", "16", "--grid", "4", "--quiet"]
 
 
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    save_phantoms(tmp_path / "p.npz", n=40, size=32, seed=0)
-    return tmp_path
-
-
 def run(args, capsys) -> tuple[int, str]:
     """main() as the shell would see it: (exit code, stderr)."""
     try:

@@ -12,18 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-from slca_min import save_phantoms
 from slca_min.__main__ import main
 from slca_min.model_file import load_model
-
-SMALL = ["--epochs", "1", "--image-size", "32", "--batch-size", "16", "--grid", "4", "--quiet"]
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    save_phantoms(tmp_path / "p.npz", n=40, size=32, seed=0)
-    return tmp_path
+from test_faults import SMALL  # workdir (conftest): the same 40 small phantoms in a fresh folder
 
 
 def start(*args, cwd) -> subprocess.Popen:
