@@ -31,7 +31,7 @@ from .phantoms import oracle_regions
 from .model_file import LIBRARY_VERSION
 from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
-from .train import METRICS, classification_metrics, one_class
+from .train import METRICS, chance_warning, classification_metrics
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
          "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca"}
@@ -109,7 +109,7 @@ def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray
     scores = PROBES[name](train_x, labels, test_x, num_classes(splits))
     n_params = train_x.shape[1] * scores.shape[1] + scores.shape[1] if PROBES[name] is linear_probe else 0
     return classification_metrics(splits["test"].labels, scores), {
-        "n_params": n_params, "single_class": one_class(splits["test"].labels, scores) is not None}
+        "n_params": n_params, "at_chance": chance_warning(splits["test"].labels, scores) is not None}
 
 
 def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractions: Sequence[float], seeds: Sequence[int],
@@ -154,7 +154,7 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
                                         desc=f"[{i}/{len(runs)}] {model}, fraction {fraction}, seed {seed}")
             best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored
             extra = {"n_params": sum(p.numel() for p in net.parameters()), "best_epoch": best["epoch"],
-                     "val_auc": best["val_auc"], "single_class": metrics["single_class"]}
+                     "val_auc": best["val_auc"], "at_chance": metrics["at_chance"]}
         row = {"model": model, "fraction": fraction, "seed": seed, "n_train": len(indices),
                **{k: metrics[k] for k in METRICS}, **extra, "data": data, **model_setting(model, setting)}
         # under the CSV's lock, re-read first: rows another lowdata run added meanwhile stay
@@ -191,8 +191,8 @@ def summarize(rows: Sequence[dict], metric: str = "auc") -> list[dict]:
             d = paired_difference([float(group[s][metric]) for s in paired], [float(base[s][metric]) for s in paired])
             row.update({f"{metric}_vs_baseline": d["diff_mean"], "ci95_low": d["ci_low"], "ci95_high": d["ci_high"],
                         "seeds_won": d["won"]})
-        if any(str(r.get("single_class")) == "True" for r in group.values()):
-            row["note"] = "predicts one class (or is at chance balanced accuracy) in some seeds"
+        if any(str(r.get("at_chance", r.get("single_class"))) == "True" for r in group.values()):
+            row["note"] = "at chance in some seeds (one class predicted, or balanced accuracy within chance)"
         row["weights"] = next(iter(group.values()))["weights"]
         summary.append(row)
     return summary

@@ -19,7 +19,7 @@ from .dataset import RegionDataset
 from .encoder import SAMEncoder
 from .levels import NECK, check_levels, split_channels
 from .miniature import miniature_checkpoint
-from .train import classification_metrics, one_class, predict, train
+from .train import chance_warning, classification_metrics, predict, train
 
 DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 
@@ -84,8 +84,9 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
 
     gate: "slca", "none", "se" or "cbam" (slca=False is gate="none"); integrate and sam_levels: how SLCA
     gates and from which SAM levels (see SLCAClassifier); `regions` hold exactly those levels.
-    Returns (model, history, test metrics); the metrics' "single_class" is True when the model predicts one class
-    for (nearly) every test image or sits at chance balanced accuracy (train.one_class), and a warning is printed.
+    Returns (model, history, test metrics); the metrics' "at_chance" is True when the model has not shown that it
+    tells the test classes apart (one class predicted, or balanced accuracy within chance: train.chance_warning),
+    and then a warning is printed.
     """
     def dataset(split: str, indices=None, augment=False):
         data, R = splits[split], None if regions is None else regions[split]
@@ -105,7 +106,7 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
                     batch_size=config.batch_size, seed=seed, device=config.device,
                     class_weights=config.class_weights, progress=progress, desc=desc, recalibrate_bn=config.recalibrate_bn)
     scores, labels = predict(model, dataset("test"), batch_size=config.batch_size, device=config.device)
-    warning = one_class(labels, scores)
+    warning = chance_warning(labels, scores)
     if warning and progress:
         print(f"  {warning}")
-    return model, history, {**classification_metrics(labels, scores), "single_class": warning is not None}
+    return model, history, {**classification_metrics(labels, scores), "at_chance": warning is not None}

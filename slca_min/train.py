@@ -106,8 +106,8 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         if not val["auc"] > 0.5:
             print(f"  warning: the selected model is at or below chance on validation (AUC {val['auc']:.3f}); "
                   "train longer, change lr, or use more data")
-        elif one_class(labels, scores, split="validation"):
-            print("  " + one_class(labels, scores, split="validation"))
+        elif chance_warning(labels, scores, split="validation"):
+            print("  " + chance_warning(labels, scores, split="validation"))
         if len(val_set) < 20:
             print(f"  note: {len(val_set)} validation images choose the epoch; with so few the choice is close to "
                   "chance (give val more images, e.g. --split-fractions 0.6,0.2,0.2)")
@@ -139,19 +139,26 @@ def recalibrate_batchnorm(model: torch.nn.Module, dataset: Dataset, *, batch_siz
     model.eval()
 
 
-def one_class(labels: np.ndarray, scores: np.ndarray, split: str = "test") -> str | None:
-    """A warning when a model predicts (nearly) one class for all images of `split`, or its balanced accuracy
-    is at chance: such a model is useless, whatever its AUC. None otherwise (and for multi-label data)."""
+def chance_warning(labels: np.ndarray, scores: np.ndarray, split: str = "test") -> str | None:
+    """A warning when a model has not shown that it tells the classes of `split` apart, whatever its AUC: it
+    predicts (nearly) one class, or its balanced accuracy is within two standard errors of chance for that many
+    images (two classes, 16 images: below 0.75). None otherwise, and for multi-label data."""
     present = np.unique(labels)
     if np.ndim(labels) == 2 or len(present) < 2:
         return None
     predicted, counts = np.unique(scores.argmax(1), return_counts=True)
-    share, balanced, chance = counts.max() / len(labels), classification_metrics(labels, scores)["balanced_acc"], 1 / len(present)
-    if share < 0.95 and balanced > chance + 1e-9:
-        return None
-    return (f"warning: on the {split} split the model predicts class {predicted[counts.argmax()]} for {share:.0%} of the "
-            f"images (balanced accuracy {balanced:.3f}, chance {chance:.3f}): it does not tell the classes apart, whatever "
-            "its AUC; compare --gate none, train more epochs, or use more data")
+    share, balanced = counts.max() / len(labels), classification_metrics(labels, scores)["balanced_acc"]
+    chance = 1 / len(present)
+    bar = chance + 2 * math.sqrt(chance * (1 - chance) / len(labels))
+    advice = "compare --gate none, train more epochs, or use more data (and more images to score on)"
+    if share >= 0.95:
+        return (f"warning: on the {split} split the model predicts class {predicted[counts.argmax()]} for {share:.0%} of "
+                f"the images (balanced accuracy {balanced:.3f}, chance {chance:.3f}): it does not tell the classes apart, "
+                f"whatever its AUC; {advice}")
+    if balanced < bar:
+        return (f"warning: on the {split} split balanced accuracy {balanced:.3f} over {len(labels)} images is within what "
+                f"chance gives (below {bar:.3f}: chance {chance:.3f} plus two standard errors), whatever its AUC; {advice}")
+    return None
 
 
 def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:
