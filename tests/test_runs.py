@@ -39,8 +39,9 @@ def test_a_folder_that_is_not_a_run_is_refused_never_wiped(workdir, capsys):
 def test_two_trains_into_one_folder_at_once_one_is_refused_nothing_mixed(workdir):
     main(["extract", "--data", "p.npz", "--grid", "4", "--quiet"])  # the cache first: both runs start training at once
     for round in range(2):
-        runs = [start("train", "--data", "p.npz", "--out", "same", "--seed", str(seed), "--epochs", "3",
-                      *SMALL[2:], cwd=workdir) for seed in (10 * round, 10 * round + 1)]
+        runs = [start("train", "--data", "p.npz", "--out", "same", "--seed", str(seed), "--epochs", "20",  # ~8 s holding
+                      "--image-size", "64", "--batch-size", "16", "--grid", "4", "--quiet", cwd=workdir)  # the lock
+                for seed in (10 * round, 10 * round + 1)]
         results = [(p.wait(timeout=300), p.stderr.read()) for p in runs]
         assert sorted(code for code, _ in results) == [0, 2], results
         winner = next(i for i, (code, _) in enumerate(results) if code == 0)
