@@ -119,8 +119,9 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
 
     `regions` hold `levels` (at least levels_needed(models)); each model reads its own (model_levels).
     With `results_path`, rows are only ever added to that CSV (rows of other settings stay as
-    they are), it is rewritten after every run, and a rerun skips the (model, fraction, seed)
-    already there with the same setting: interrupted grids resume, changed settings recompute.
+    they are), each one under the file's lock as soon as its run ends, and a rerun skips the
+    (model, fraction, seed) already there with the same setting: interrupted grids resume,
+    changed settings recompute, two runs into one folder keep every row.
     """
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
