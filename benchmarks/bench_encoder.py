@@ -37,7 +37,7 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     from segment_anything import SamPredictor
 
     from slca_min import SAMEncoder
-    from slca_min.encoder import build_sam
+    from slca_min.checkpoints import build_sam
 
     path, sam_input, attention, precision, _ = CONFIGS[name]
     encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, attention=attention, device=device,

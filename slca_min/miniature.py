@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .encoder import ENCODER_CONFIGS, SAMEncoder
+from .checkpoints import ENCODER_CONFIGS
+from .encoder import SAMEncoder
 from .files import atomic_write, locked, write_json
 from .lesion_scenes import HELD_OUT_SEED, PRETRAIN_SEED, lesion_scenes
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from slca_min import SAMEncoder
-from slca_min.encoder import build_image_encoder
+from slca_min.checkpoints import build_image_encoder
 from slca_min.experiments import load_encoder, weights_label
 from slca_min.lesion_scenes import lesion_scenes
 from slca_min.miniature import PretrainConfig, build_miniature, dice, probe_dice

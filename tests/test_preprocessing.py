@@ -6,7 +6,7 @@ from PIL import Image
 
 from slca_min import SAMEncoder, extract
 from slca_min.cache import describe
-from slca_min.encoder import build_image_encoder
+from slca_min.checkpoints import build_image_encoder
 from slca_min.experiments import cache_key, weights_label
 
 
