@@ -106,8 +106,8 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
         if not val["auc"] > 0.5:
             print(f"  warning: the selected model is at or below chance on validation (AUC {val['auc']:.3f}); "
                   "train longer, change lr, or use more data")
-        elif chance_warning(labels, scores, split="validation"):
-            print("  " + chance_warning(labels, scores, split="validation"))
+        elif warning := chance_warning(labels, scores, split="validation"):
+            print("  " + warning)
         if len(val_set) < 20:
             print(f"  note: {len(val_set)} validation images choose the epoch; with so few the choice is close to "
                   "chance (give val more images, e.g. --split-fractions 0.6,0.2,0.2)")
