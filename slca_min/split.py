@@ -69,10 +69,7 @@ def image_ids(images: Sequence) -> np.ndarray:
     """A 64-bit content hash per image (a file's bytes, an array's pixels): finds the same image in another split,
     whatever its name."""
     def content(i: int) -> bytes:
-        if isinstance(images, ImageFiles):
-            return images.paths[i].read_bytes()
-        image = np.ascontiguousarray(images[i])
-        return f"{image.shape}{image.dtype}".encode() + image.tobytes()
+        return images.paths[i].read_bytes() if isinstance(images, ImageFiles) else array_bytes(images[i])
     return np.array([int.from_bytes(hashlib.sha256(content(i)).digest()[:8], "little", signed=True)
                      for i in range(len(images))], dtype=np.int64)
 
@@ -83,9 +80,14 @@ def fingerprint(images: Sequence) -> str:
         return images.fingerprint
     digest = hashlib.sha256()
     for i in range(len(images)):
-        image = np.ascontiguousarray(images[i])
-        digest.update(f"{image.shape}{image.dtype}".encode() + image.tobytes())
+        digest.update(array_bytes(images[i]))
     return digest.hexdigest()[:16]
+
+
+def array_bytes(image) -> bytes:
+    """An image array as bytes that also say its shape and dtype: what the content hashes above are taken of."""
+    image = np.ascontiguousarray(image)
+    return f"{image.shape}{image.dtype}".encode() + image.tobytes()
 
 
 def num_classes(splits: dict[str, Split]) -> int:
