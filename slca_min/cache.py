@@ -28,6 +28,8 @@ from .distributed import all_true, barrier, is_main, rank, shard, world_size
 from .encoder import SAMEncoder
 from .files import locked, read_json, write_error, write_json
 from .levels import NECK, check_levels, select_levels
+from .preprocessing import ImageError
+from .split import image_name
 
 FORMAT_VERSION = 3  # 2: the sidecar carries a sha256 of the data; 3: levels and preprocessing
 
@@ -154,7 +156,10 @@ def _compute(images, encoder, path: Path, want: dict, *, grid, levels, batch_siz
             end = min(start + batch_size, mine.stop)
             todo = [i for i in range(start, end) if not written[i]]
             if todo:
-                block = encoder.regions([images[i] for i in todo], grid=grid, batch_size=batch_size, levels=levels)
+                try:
+                    block = encoder.regions([images[i] for i in todo], grid=grid, batch_size=batch_size, levels=levels)
+                except ImageError as e:  # e.index is the place in `todo`: name the file
+                    raise ValueError(f"{image_name(images, todo[e.index])}: {e.problem}") from None
                 for i, row in zip(todo, block.cpu().numpy().astype(np.float16)):  # row: (C, g, g)
                     f.seek(offset + i * row.nbytes)
                     f.write(row.tobytes())

@@ -132,7 +132,8 @@ class SAMEncoder(torch.nn.Module):
         rgb = to_rgb(image, index)
         if self.preprocessing == "medsam":
             return medsam_preprocess(rgb, self.sam_input, self.device)
-        return sam_preprocess(rgb, self.sam_input, self.device, self.device.type == "cuda" if on_device is None else on_device)
+        return sam_preprocess(rgb, self.sam_input, self.device, self.device.type == "cuda" if on_device is None else on_device,
+                              index)
 
     def features(self, x: torch.Tensor, levels: Sequence[str] = NECK) -> list[torch.Tensor]:
         """(B, 3, S, S) preprocessed -> one (B, C, S/16, S/16) float32 tensor per level (levels.py), from one pass."""

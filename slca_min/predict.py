@@ -10,6 +10,8 @@ from .dataset import RegionDataset
 from .encoder import SAMEncoder
 from .folders import SUFFIXES
 from .model_file import check_model
+from .preprocessing import ImageError
+from .split import image_name
 from .train import predict
 
 
@@ -25,7 +27,10 @@ def predict_images(model, encoder: SAMEncoder | None, images: Sequence, *, regio
         if encoder is None:
             raise ValueError("predict_images: this SLCA model needs its SAM encoder (or regions=)")
         check_model(d, "the model", encoder=encoder)
-        regions = encoder.regions(images, grid=d["grid"], levels=model.region_levels)
+        try:
+            regions = encoder.regions(images, grid=d["grid"], levels=model.region_levels)
+        except ImageError as e:
+            raise ValueError(f"{image_name(images, e.index)}: {e.problem}") from None
     width = d["num_classes"]
     labels = np.zeros((len(images), width), np.int64) if d.get("task") == "multi-label" else np.zeros(len(images), np.int64)
     dataset = RegionDataset(images, labels, regions if d["gate"] == "slca" else None, image_size=d["image_size"])

@@ -65,6 +65,11 @@ class ImageFiles:
         return digest.hexdigest()[:16]
 
 
+def image_name(images: Sequence, i: int) -> str:
+    """How an error names image i: its file, or its place in the array."""
+    return str(images.paths[i]) if isinstance(images, ImageFiles) else f"image {i}"
+
+
 def image_ids(images: Sequence) -> np.ndarray:
     """A 64-bit content hash per image (a file's bytes, an array's pixels): finds the same image in another split,
     whatever its name."""

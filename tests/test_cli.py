@@ -46,7 +46,7 @@ def test_train_then_evaluate(workdir, capsys):
     assert list(csv.DictReader(open(workdir / "runs/b/results.csv")))[0]["weights"] == "not used (no SAM)"
 
 
-def test_multilevel_model_trains_evaluates_and_predicts(workdir, capsys):
+def test_multilevel_model_trains_evaluates_and_predicts(workdir, capsys, miniature):
     from slca_min import save_phantoms
     from slca_min.levels import LEVELS
 
@@ -63,7 +63,16 @@ def test_multilevel_model_trains_evaluates_and_predicts(workdir, capsys):
         Image.fromarray(image).save(workdir / f"images/{i}.png")
     assert main(["predict", "--model", "runs/m/model.pt", "--images", "images", "--out", "runs/p", "--quiet"]) == 0
     assert len(list(csv.DictReader(open(workdir / "runs/p/predictions.csv")))) == 3
+    Image.fromarray(np.zeros((1, 3000), np.uint8)).save(workdir / "images/narrow.png")  # 0 px high at SAM's input
     capsys.readouterr()
+    assert main(["predict", "--model", "runs/m/model.pt", "--images", "images", "--out", "runs/p2", "--quiet"]) == 2
+    assert "images/narrow.png: 1x3000 px" in capsys.readouterr().err and not (workdir / "runs/p2/predictions.csv").exists()
+    from slca_min import SAMEncoder, load_model  # the Python API names the file too
+    from slca_min.predict import image_paths, predict_images
+    from slca_min.split import ImageFiles
+    with pytest.raises(ValueError, match="narrow.png: 1x3000 px"):
+        predict_images(load_model(workdir / "runs/m/model.pt")[0], SAMEncoder.from_checkpoint(miniature),
+                       ImageFiles(image_paths([workdir / "images"])))
     assert main(["evaluate", "--data", "p.npz", "--model", "runs/m/model.pt", "--sam-levels", "neck", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "sam_levels=['patch', 'early', 'middle', 'late', 'neck']" in err and "sam_levels=['neck', 'neck'" in err

@@ -271,3 +271,10 @@ def test_unwritable_out_is_found_before_training(workdir, capsys):
     assert "epoch" not in capsys.readouterr().out
     code, err = run(["lowdata", "--data", "p.npz", "--out", "afile/low", *SMALL], capsys)
     assert code == 2 and one_line_error(err, "afile/low", "cannot write")
+
+
+def test_a_too_narrow_image_names_its_file(workdir, capsys):
+    make_isic(workdir / "isic", b"image_id,label\nISIC_0,0\nISIC_1,1\nISIC_2,2\n")
+    Image.fromarray(np.zeros((1, 3000), np.uint8)).save(workdir / "isic/test/ISIC_2.jpg")
+    code, err = run(["extract", "--data", "isic", "--quiet"], capsys)
+    assert code == 2 and one_line_error(err, "isic/test/ISIC_2.jpg: 1x3000 px", "at least 6 px")

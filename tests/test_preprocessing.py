@@ -50,3 +50,15 @@ def test_preprocessing_is_in_the_label_the_cache_key_and_the_sidecar(rng, tmp_pa
     assert not np.array_equal(a, np.asarray(b))
     with pytest.raises(ValueError, match="preprocess='medsan'"):
         SAMEncoder.untrained("tiny", preprocess="medsan")
+
+
+@pytest.mark.parametrize("on_device", [False, True])
+def test_a_too_narrow_image_is_refused_with_the_smallest_short_side_that_works(on_device):
+    """Tiny's 256 px input: a 3000 px long side needs a short side of ceil(3000 / 512) = 6 px; 5 rounds to 0."""
+    encoder = SAMEncoder.untrained("tiny")
+    x, (h, w) = encoder.preprocess(np.zeros((6, 3000), np.uint8), on_device=on_device)
+    assert (h, w) == (1, 256)
+    with pytest.raises(ValueError, match=r"^image 1: 5x3000 px .* at least 6 px"):
+        encoder.regions([np.zeros((40, 40), np.uint8), np.zeros((5, 3000), np.uint8)], grid=4)
+    medsam = SAMEncoder.untrained("tiny", preprocess="medsam")  # a square resize has no such limit
+    assert medsam.regions([np.zeros((1, 3000), np.uint8)], grid=4).shape == (1, 256, 4, 4)
