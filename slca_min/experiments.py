@@ -88,11 +88,9 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     tells the test classes apart (one class predicted, or balanced accuracy within chance: train.chance_warning),
     and then a warning is printed.
     """
-    def dataset(split: str, indices=None, augment=False):
-        data, R = splits[split], None if regions is None else regions[split]
-        if indices is not None:
-            data, R = data.subset(indices), None if R is None else R[indices]
-        return RegionDataset(data.images, data.labels, R, image_size=config.image_size, augment=augment)
+    def dataset(split: str, indices=None, augment=False):  # indices: rows read on access, nothing copied
+        return RegionDataset(splits[split].images, splits[split].labels, None if regions is None else regions[split],
+                             image_size=config.image_size, augment=augment, indices=indices)
 
     indices = stratified_fraction(splits["train"].labels, fraction, seed)
     torch.manual_seed(seed)

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from slca_min import extract, load_data, load_medmnist, save_phantoms, stratified_fraction
@@ -192,3 +193,17 @@ def test_chestmnist_format_end_to_end(tmp_path):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(ValueError, match="label 3 is never positive in the train split"):
         load_data(tmp_path / "bad.npz")
+
+
+def test_a_training_fraction_reads_its_rows_from_the_cache_without_a_copy(tmp_path, rng):
+    from slca_min import RegionDataset
+
+    R = np.lib.format.open_memmap(tmp_path / "r.npy", mode="w+", dtype=np.float16, shape=(10, 4, 2, 2))
+    R[:] = np.arange(10, dtype=np.float16)[:, None, None, None]  # row i holds i
+    images, labels = rng.integers(0, 256, (10, 8, 8), dtype=np.uint8), np.arange(10) % 3
+    whole = RegionDataset(images, labels, R, image_size=8)
+    part = RegionDataset(images, labels, R, image_size=8, indices=np.array([7, 2]))
+    assert part.regions is R and len(part) == 2 and list(part.labels) == [1, 2]
+    for i, row in enumerate([7, 2]):
+        x, r, y = part[i]
+        assert torch.equal(x, whole[row][0]) and r.unique().tolist() == [row] and y == labels[row]
