@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import shutil
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -34,10 +35,11 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; it becomes `path` only when the block finishes.
 
     Readers see the old file or the complete new one, never half of one. A failed write removes
-    the temporary file and raises an OSError that names `path`.
+    the temporary file and raises an OSError that names `path`. Each call has its own temporary name,
+    so two writers of one file (two lowdata runs writing summary.csv) never write into each other's.
     """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp

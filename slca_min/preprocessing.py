@@ -71,8 +71,8 @@ def sam_preprocess(rgb: np.ndarray, size: int, device: torch.device, on_device: 
     if min(h, w) == 0:  # the short side rounds to at least 1 px from long / (2 S) on
         long = max(rgb.shape[:2])
         raise ImageError(index, f"{rgb.shape[0]}x{rgb.shape[1]} px is too narrow for SAM's {size} px input: with a "
-                                f"long side of {long} px the short side must be at least {math.ceil(long / (2 * size))} px "
-                                "(crop or pad the image, or use --sam-preprocess medsam, which resizes to a square)")
+                                f"long side of {long} px the short side must be at least {math.ceil(long / (2 * size))} px; "
+                                "crop or pad the image")
     if on_device:
         x = torch.as_tensor(rgb, device=device).permute(2, 0, 1)[None].float()  # (1, 3, H0, W0)
         x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0].round().clamp(0, 255)

@@ -160,6 +160,12 @@ def test_atomic_write_leaves_old_file_or_new_never_half(tmp_path):
     with atomic_write(target) as tmp:
         tmp.write_text("new")
     assert target.read_text() == "new" and list(tmp_path.iterdir()) == [target]
+    with atomic_write(target) as first:  # two writers at once (two lowdata runs' summary.csv): neither breaks the other
+        first.write_text("first")
+        with atomic_write(target) as second:
+            second.write_text("second")
+        assert target.read_text() == "second"
+    assert target.read_text() == "first" and list(tmp_path.iterdir()) == [target]
 
 
 def test_chestmnist_format_end_to_end(tmp_path):
