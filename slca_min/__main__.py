@@ -13,7 +13,7 @@ import sys
 import torch
 
 from . import commands, distributed
-from .backbones import BACKBONES
+from .backbones import BACKBONES, WEIGHTS
 from .classifier import INTEGRATIONS
 from .comparison import MODELS
 from .levels import LEVELS
@@ -93,6 +93,12 @@ def backbone(text: str) -> str:
     return text
 
 
+def backbone_weights(text: str) -> str:
+    if text not in WEIGHTS and not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use none, imagenet, miniature or the path of a weights file")
+    return text
+
+
 def models(text: str) -> list[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in names if m not in MODELS]
@@ -131,7 +137,12 @@ def add_fitting(p: argparse.ArgumentParser, *, epochs: int = 20, image_size: int
                    help="training batch size, at least 2: BatchNorm cannot train on one image (default %(default)s)")
     p.add_argument("--image-size", type=number(int, 16, 2048), default=image_size,
                    help="classifier input side in pixels (default %(default)s)")
-    p.add_argument("--pretrained-backbone", action="store_true", help="start from torchvision's ImageNet weights")
+    p.add_argument("--backbone-weights", type=backbone_weights, default="none",
+                   help="where the backbone starts: none (from scratch, default), imagenet (torchvision's or timm's, "
+                        "downloaded once), miniature (resnet18: the offline stand-in for ImageNet, pretrained on "
+                        "synthetic shapes, built on first use) or a state-dict file")
+    p.add_argument("--pretrained-backbone", dest="backbone_weights", action="store_const", const="imagenet",
+                   help="the same as --backbone-weights imagenet")
     p.add_argument("--class-weights", choices=["balanced"], help="weight the loss by inverse class frequency")
     p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
                    help="keep BatchNorm's running statistics as training left them (default: recomputed over the "
@@ -147,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = Parser(add_help=False)
     common.add_argument("--checkpoint", help="SAM checkpoint (default: checkpoints/sam_vit_b_01ec64.pth if present, "
                                              "else the miniature: a tiny encoder pretrained on synthetic lesion masks, "
-                                             "built on first use); 'untrained': the UNTRAINED tiny encoder")
+                                             "built on first use); 'miniature': the miniature; 'untrained': the UNTRAINED tiny "
+                                             "encoder; evaluate/predict: the model's own")
     common.add_argument("--sam-input", type=number(int, 64, 1024, multiple=16),
                         help="SAM input side, a multiple of 16 up to 1024 (default: the encoder's own, 1024 for SAM "
                              "checkpoints and 256 for the tiny encoder; smaller is faster and changes the features)")

@@ -5,13 +5,13 @@ The configurations are segment_anything/build_sam.py's, keyed by the names SAM u
 """
 from __future__ import annotations
 
-import hashlib
 from functools import partial
 from pathlib import Path
 
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
+from .files import file_weights
 from .preprocessing import PIXEL_MEAN, PIXEL_STD
 
 # Tiny keeps SAM's layout in miniature: four global-attention blocks, the last one feeding the neck, after a
@@ -50,15 +50,6 @@ def build_sam(image_encoder: ImageEncoderViT) -> Sam:
                                  transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8)),
         pixel_mean=list(PIXEL_MEAN), pixel_std=list(PIXEL_STD),
     ).eval()
-
-
-def file_weights(path: Path) -> str:
-    """'name sha256:12345678': a short, checkable name for the weights in a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return f"{path.name} sha256:{digest.hexdigest()[:8]}"
 
 
 def read_checkpoint(path: Path, model_type: str | None = None) -> tuple[ImageEncoderViT, str, str]:

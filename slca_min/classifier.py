@@ -64,7 +64,11 @@ class SLCAClassifier(nn.Module):
         slca: False is the same as gate="none" (kept for older code).
         stages: which positions are gated: 1-4 the stages, 0 the stem (default: see default_stages).
         grid: side of the region grid g that SLCA's attention comes in.
-        pretrained_backbone: start from the library's ImageNet weights (downloaded once).
+        backbone_weights: where the backbone's weights start: "none" (from scratch, default), "imagenet"
+            (torchvision's or timm's, downloaded once), "miniature" (resnet18: the library's stand-in for
+            ImageNet, pretrained on synthetic shapes, built offline on first use) or a state-dict file.
+            `self.backbone_weights` names them (a file by its hash) wherever a result is reported.
+        pretrained_backbone: True is the same as backbone_weights="imagenet" (kept for older code).
         in_chans: input channels (ResNets only; conv1's RGB weights are averaged and spread over them).
         in_channels: channels of the region descriptors: 256 for the neck; with several levels, one number
             per level of `region_levels` (levels.level_channels gives them; D is 768 for ViT-B).
@@ -76,7 +80,8 @@ class SLCAClassifier(nn.Module):
 
     def __init__(self, num_classes: int, backbone: str = "resnet18", slca: bool = True, stages: Sequence[int] | None = None,
                  grid: int = 16, pretrained_backbone: bool = False, in_chans: int = 3, in_channels: int | Sequence[int] = 256,
-                 reduction: int = 4, gate: str | None = None, integrate: str = "multiply", sam_levels: Sequence[str] = NECK):
+                 reduction: int = 4, gate: str | None = None, integrate: str = "multiply", sam_levels: Sequence[str] = NECK,
+                 backbone_weights: str | None = None):
         super().__init__()
         gate = gate or ("slca" if slca else "none")
         if gate not in GATE_NAMES:
@@ -84,7 +89,8 @@ class SLCAClassifier(nn.Module):
         if integrate not in INTEGRATIONS:
             raise ValueError(f"integrate={integrate!r} is unknown; use one of {', '.join(INTEGRATIONS)}")
         self.stages, self.sam_levels = gated_positions(gate, stages, sam_levels)
-        built = build_backbone(backbone, num_classes, pretrained_backbone)
+        built = build_backbone(backbone, num_classes, backbone_weights or ("imagenet" if pretrained_backbone else "none"))
+        self.backbone_weights = built.weights
         if 0 in self.stages and built.stages[0] is None:
             raise ValueError(f"backbone={backbone!r} exposes no stem to gate; gate stages 1-4 (at most four sam_levels)")
         self.backbone, self.channels_last = built.model, built.channels_last

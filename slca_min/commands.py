@@ -29,7 +29,7 @@ from .viz import plot_attention, plot_lowdata, plot_metrics
 
 def fit_config(args) -> FitConfig:
     return FitConfig(backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, lr=args.lr,
-                     batch_size=args.batch_size, grid=args.grid or 16, pretrained_backbone=args.pretrained_backbone,
+                     batch_size=args.batch_size, grid=args.grid or 16, backbone_weights=args.backbone_weights,
                      class_weights=args.class_weights, min_steps=args.min_steps, recalibrate_bn=args.recalibrate_bn,
                      device=args.device)
 
@@ -60,6 +60,8 @@ def print_table(rows: list[dict]) -> None:
     """Metrics, one row per model; the weights are printed once above (they stay a column in the files)."""
     for weights in dict.fromkeys(row["weights"] for row in rows):
         print(f"weights of {', '.join(r['model'] for r in rows if r['weights'] == weights)}: {weights}")
+    for weights in dict.fromkeys(row["backbone_weights"] for row in rows if "backbone_weights" in row):
+        print(f"backbone weights: {weights}")
     print(f"{'model':<10}" + "".join(f"{m:>14}" for m in METRICS))
     for row in rows:
         print(f"{row['model']:<10}" + "".join(f"{float(row[m]):>14.3f}" for m in METRICS))
@@ -78,7 +80,8 @@ def demo(args) -> None:
             print(f"training {name} ({args.epochs} epochs, {args.backbone}, {args.image_size} px)")
             models[name], history, metrics = fit(splits, regions, gate="slca" if name == "slca" else "none", config=config,
                                                  progress=not args.quiet, desc=name)
-            rows.append({"model": name, **metrics, "weights": label if name == "slca" else NO_SAM})
+            rows.append({"model": name, **metrics, "weights": label if name == "slca" else NO_SAM,
+                         "backbone_weights": models[name].backbone_weights})
         print_table(rows)
         print(f"SLCA - baseline: test AUC {rows[1]['auc'] - rows[0]['auc']:+.3f} from ONE seed and one split: differences of "
               "several hundredths come and go between seeds; the README's study gives 5 seeds with paired intervals")
@@ -148,7 +151,7 @@ def evaluate(args) -> None:
               "or its split changed since training): these scores are not held out", file=sys.stderr)
     print(f"{args.model} on the {args.split} split of {args.data}:")
     print_table([{"model": {"none": "baseline"}.get(saved["gate"], saved["gate"]), **metrics,
-                  "weights": weights_label(encoder) if uses_sam else NO_SAM}])
+                  "weights": weights_label(encoder) if uses_sam else NO_SAM, "backbone_weights": model.backbone_weights}])
 
 
 def use_model_settings(args, saved: dict) -> None:
@@ -156,6 +159,11 @@ def use_model_settings(args, saved: dict) -> None:
     args.sam_input, args.grid = args.sam_input or saved["sam_input"], args.grid or saved["grid"]
     args.sam_levels = args.sam_levels or saved["sam_levels"]
     args.sam_preprocess = args.sam_preprocess or saved["preprocess"]
+    if args.checkpoint is None and saved.get("checkpoint"):  # the encoder it was trained with (its hash is checked)
+        args.checkpoint = saved["checkpoint"]
+        if args.checkpoint not in ("untrained", "miniature") and not Path(args.checkpoint).is_file():
+            raise FileNotFoundError(f"the model was trained with the encoder in {args.checkpoint} ({saved['weights']}), "
+                                    "which is not there any more; pass --checkpoint FILE with those weights")
 
 
 def predict(args) -> None:
@@ -204,6 +212,7 @@ def lowdata(args) -> None:
     summary = summarize(rows)
     write_csv(out / "summary.csv", summary)
     print(f"encoder weights: {setting['weights']}")
+    print(f"backbone weights: {setting['backbone_weights']}")
     print(f"test metrics, mean +- std over {len(args.seeds)} seed(s) (all metrics in summary.csv); AUC vs baseline: "
           "paired difference over seeds [95% t-interval] (seeds won), * where the interval excludes 0")
     print(f"{'model':<16}{'fraction':>9}{'AUC':>17}{'balanced acc':>17}   AUC vs baseline")
@@ -215,5 +224,6 @@ def lowdata(args) -> None:
     if len(args.seeds) == 1:
         print("one seed: no interval can be given; pass --seeds 0 1 2 ... for one")
     plot_lowdata(rows, metric="auc", title=f"{Path(args.data).name}: test AUC, mean ± std over {len(args.seeds)} seed(s); "
-                                           f"encoder weights: {setting['weights']}", path=out / "auc_vs_fraction.png")
+                                           f"encoder weights: {setting['weights']}\nbackbone weights: "
+                                           f"{setting['backbone_weights']}", path=out / "auc_vs_fraction.png")
     print(f"wrote {out}/results.csv (rows added), summary.csv, auc_vs_fraction.png")

@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .backbones import weights_label as backbone_label
 from .data import Split, num_classes, stratified_fraction
 from .distributed import is_main
 from .encoder import SAMEncoder
@@ -60,9 +61,10 @@ ENCODER_KEYS = ("weights", "model_type", "sam_input", "preprocess", "precision")
 
 
 def result_setting(config: FitConfig, splits: dict[str, Split], encoder: SAMEncoder) -> dict:
-    """Everything that can change a result row: the fit settings (all of FitConfig but the device), the data
-    (a fingerprint of images and labels), the encoder and the library version."""
+    """Everything that can change a result row: the fit settings (all of FitConfig but the device; the backbone's
+    weights by their label), the data (a fingerprint of images and labels), the encoder and the library version."""
     fit_settings = {k: v for k, v in asdict(config).items() if k != "device"}
+    fit_settings["backbone_weights"] = backbone_label(config.backbone, config.backbone_weights)
     data_id = hashlib.sha256("".join(s.fingerprint for s in splits.values()).encode()).hexdigest()[:16]
     return {**fit_settings, "data_id": data_id, "weights": weights_label(encoder), "model_type": encoder.model_type,
             "sam_input": encoder.sam_input, "preprocess": encoder.preprocessing, "precision": encoder.precision,

@@ -56,6 +56,7 @@ class SAMEncoder(torch.nn.Module):
             raise ValueError(f"sam_input={sam_input}: must be a positive multiple of {PATCH} (e.g. 1024, 512, 256)")
         self.image_encoder = image_encoder.requires_grad_(False).eval()
         self.model_type, self.weights, self.sam_input = model_type, weights, sam_input
+        self.source: str | None = None  # where the weights can be found again (model.pt records it): a file, or a name
         self.preprocessing = check_preprocess(preprocess)
         self.register_buffer("_where", torch.empty(0), persistent=False)  # follows .to(): the encoder's device
         if attention not in ATTENTIONS:
@@ -97,7 +98,9 @@ class SAMEncoder(torch.nn.Module):
         if "medsam" in path.name.lower() and kwargs.get("preprocess", "sam") == "sam":
             print(f"{path.name}: MedSAM's weights were fine-tuned on MedSAM's preprocessing; pass preprocess='medsam' "
                   "(--sam-preprocess medsam)", file=sys.stderr)
-        return cls(encoder, model_type=found, weights=weights, device=device, **kwargs)
+        encoder = cls(encoder, model_type=found, weights=weights, device=device, **kwargs)
+        encoder.source = str(path.resolve())
+        return encoder
 
     @property
     def trained(self) -> bool:

@@ -19,7 +19,7 @@ from .dataset import RegionDataset
 from .encoder import SAMEncoder
 from .levels import NECK, check_levels, split_channels
 from .miniature import miniature_checkpoint
-from .train import chance_warning, classification_metrics, predict, train
+from .train import chance_warning, classification_metrics, predict, steps_per_epoch, train
 
 DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 
@@ -27,12 +27,19 @@ DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None = None,
                  device: str = "cpu", precision: str = "fp32", preprocess: str = "sam") -> SAMEncoder:
     """The checkpoint given; else SAM ViT-B at checkpoints/sam_vit_b_01ec64.pth; else the miniature (built on
-    first use). checkpoint="untrained": the untrained tiny encoder (random weights, labelled as such)."""
+    first use). checkpoint="untrained": the untrained tiny encoder (random weights, labelled as such);
+    "miniature": the miniature. `encoder.source` says which, for model.pt: "untrained", "miniature" or the file."""
     options = dict(sam_input=sam_input, device=device, precision=precision, preprocess=preprocess)
     if str(checkpoint) == "untrained":
-        return SAMEncoder.untrained("tiny", seed=0, **options)
+        encoder = SAMEncoder.untrained("tiny", seed=0, **options)
+        encoder.source = "untrained"
+        return encoder
     if checkpoint is None:
-        checkpoint = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else miniature_checkpoint()
+        checkpoint = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else "miniature"
+    if str(checkpoint) == "miniature":
+        encoder = SAMEncoder.from_checkpoint(miniature_checkpoint(), **options)
+        encoder.source = "miniature"
+        return encoder
     return SAMEncoder.from_checkpoint(checkpoint, **options)
 
 
@@ -70,7 +77,7 @@ class FitConfig:
     lr: float = 1e-3
     batch_size: int = 32
     grid: int = 16  # must match the cached regions
-    pretrained_backbone: bool = False
+    backbone_weights: str = "none"  # none, imagenet, miniature (the offline stand-in for ImageNet) or a file
     class_weights: str | None = None  # None or "balanced"
     min_steps: int = 0  # train at least this many steps: small fractions get more epochs instead of a few updates
     recalibrate_bn: bool = True  # recompute BatchNorm statistics over the training set at the end (train.py)
@@ -86,7 +93,7 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     gates and from which SAM levels (see SLCAClassifier); `regions` hold exactly those levels.
     Returns (model, history, test metrics); the metrics' "at_chance" is True when the model has not shown that it
     tells the test classes apart (one class predicted, or balanced accuracy within chance: train.chance_warning),
-    and then a warning is printed.
+    and then a warning is printed, with progress=False too.
     """
     def dataset(split: str, indices=None, augment=False):  # indices: rows read on access, nothing copied
         return RegionDataset(splits[split].images, splits[split].labels, None if regions is None else regions[split],
@@ -95,16 +102,15 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     indices = stratified_fraction(splits["train"].labels, fraction, seed)
     torch.manual_seed(seed)
     model = SLCAClassifier(num_classes=num_classes(splits), backbone=config.backbone, gate=gate or ("slca" if slca else "none"),
-                           grid=config.grid, pretrained_backbone=config.pretrained_backbone,
+                           grid=config.grid, backbone_weights=config.backbone_weights,
                            in_channels=256 if regions is None else split_channels(regions["train"].shape[1], sam_levels),
                            integrate=integrate, sam_levels=sam_levels)
-    steps_per_epoch = math.ceil(len(indices) / config.batch_size)
-    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch(len(indices), config.batch_size)))
     history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=epochs, lr=config.lr,
                     batch_size=config.batch_size, seed=seed, device=config.device,
                     class_weights=config.class_weights, progress=progress, desc=desc, recalibrate_bn=config.recalibrate_bn)
     scores, labels = predict(model, dataset("test"), batch_size=config.batch_size, device=config.device)
     warning = chance_warning(labels, scores)
-    if warning and progress:
+    if warning:  # about the result: printed with progress=False (--quiet) too
         print(f"  {warning}")
     return model, history, {**classification_metrics(labels, scores), "at_chance": warning is not None}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -49,6 +50,15 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         if isinstance(e, OSError) and not isinstance(e, FileNotFoundError):
             raise write_error(path, e) from None
         raise
+
+
+def file_weights(path: str | Path) -> str:
+    """'name sha256:12345678': a short, checkable name for the weights in a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"{Path(path).name} sha256:{digest.hexdigest()[:8]}"
 
 
 def write_json(path: str | Path, content) -> None:
@@ -103,22 +113,26 @@ def check_writable(folder: str | Path) -> None:
         raise write_error(folder, e) from None
 
 
-RUN_MARK = ".slca_min-run"  # in every run folder: it may be replaced by the next run into the same --out
-RUN_FILES = {RUN_MARK, "model.pt", "history.csv", "results.csv", "results.json", "metrics.png", "attention.png"}
+RUN_MARK = ".slca_min-run"  # in every run folder, listing the files the run wrote: the next run may replace those
+RUN_FILES_0_3 = {"model.pt", "history.csv", "results.csv", "results.json", "metrics.png", "attention.png"}
 
 
-def is_run(folder: Path) -> bool:
-    """True for a folder a run of this library wrote (or an empty one): the only kind run_folder replaces."""
-    names = {p.name for p in folder.iterdir()} if folder.is_dir() else {None}
-    return RUN_MARK in names or names <= RUN_FILES  # the second: runs written before the mark existed
+def foreign_files(folder: Path) -> list[str]:
+    """The files in `folder` that no run of this library wrote: every file of a folder without the mark (an empty
+    folder has none), else those its mark does not list. run_folder refuses a folder that holds any."""
+    names = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if RUN_MARK not in names:
+        return names
+    written = set((folder / RUN_MARK).read_text().splitlines()[1:]) or RUN_FILES_0_3  # 0.3's mark lists none
+    return [n for n in names if n != RUN_MARK and n not in written]
 
 
 @contextmanager
 def run_folder(out: str | Path) -> Iterator[Path]:
     """Stage a run's outputs in OUT.partial/ and move them to OUT together when the block finishes.
 
-    Checked before any work: OUT must be new, empty or a previous run (anything else is refused,
-    never wiped), only one run at a time may write it (OUT.lock; a second is refused), and the
+    Checked before any work: OUT must be new, empty or a previous run that holds only the files it wrote
+    (anything else is refused, naming the files, never wiped), only one run at a time may write it (OUT.lock; a second is refused), and the
     staging folder must be writable. A previous OUT is replaced only after the new one is complete
     (it sits at OUT.previous for the instant between two renames). A failed or killed run leaves
     OUT as it was.
@@ -131,15 +145,21 @@ def run_folder(out: str | Path) -> Iterator[Path]:
     except OSError as e:
         raise write_error(out, e) from None
     with locked(out, wait=False, busy=busy):
-        if out.exists() and not is_run(out):
-            raise OSError(f"{out}: holds files that are not a previous run of slca_min, and a run replaces its whole "
-                          "--out folder; choose a new or empty folder (e.g. --out runs/NAME)")
+        if out.exists() and not out.is_dir():
+            raise OSError(f"{out}: is a file, not a folder; choose another --out")
+        foreign = foreign_files(out)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise OSError(f"{out}: holds files no run of slca_min wrote ({shown}), and a run replaces its whole --out "
+                          "folder; move them out or choose a new or empty folder (e.g. --out runs/NAME)")
         staging, previous = out.with_name(out.name + ".partial"), out.with_name(out.name + ".previous")
         shutil.rmtree(staging, ignore_errors=True)
         check_writable(staging)
-        (staging / RUN_MARK).write_text("written by slca_min: the next run into this folder replaces it\n")
         try:
             yield staging
+            written = sorted(p.name for p in staging.iterdir())
+            (staging / RUN_MARK).write_text("written by slca_min: the next run into this folder replaces these files\n"
+                                            + "".join(f"{name}\n" for name in written))
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -148,6 +168,31 @@ def run_folder(out: str | Path) -> Iterator[Path]:
             os.replace(out, previous)
         os.replace(staging, out)
         shutil.rmtree(previous, ignore_errors=True)
+
+
+def build_once(path: Path, build, *, what: str, variable: str) -> Path:
+    """`path`, made by build(path) on first use (another process building it meanwhile is waited for), and checked
+    readable: a folder, an impossible path or a damaged file is an error that says what to do, naming `variable`,
+    the environment variable that can point elsewhere."""
+    where = f"{path} (${variable})" if os.environ.get(variable) else str(path)
+    if path.is_dir():
+        raise OSError(f"{where}: is a folder; point ${variable} at a file (or unset it)")
+    if not path.is_file():
+        try:
+            with locked(path, on_wait=lambda: print(f"waiting for another process that is building {path}")):
+                if not path.is_file():
+                    build(path)
+        except (FileExistsError, NotADirectoryError):
+            raise OSError(f"{where}: cannot be made there, a part of the path is a file; point ${variable} at a path in "
+                          "a folder (or unset it)") from None
+    try:
+        import torch  # here, so that the rest of this module stays free of it
+
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{where}: {what} is truncated or damaged ({type(e).__name__}); delete the file and it is "
+                         "rebuilt on next use") from None
+    return path
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from .checkpoints import ENCODER_CONFIGS
 from .encoder import SAMEncoder
-from .files import atomic_write, locked, write_json
+from .files import atomic_write, build_once, write_json
 from .lesion_scenes import HELD_OUT_SEED, PRETRAIN_SEED, lesion_scenes
 
 RECIPE_VERSION = 2  # bump when lesion_scenes or the training below change what gets built (2: tiny has 5 blocks)
@@ -164,12 +164,9 @@ def build_miniature(path: str | Path, config: PretrainConfig = PretrainConfig(),
 def miniature_checkpoint(path: str | Path | None = None, *, config: PretrainConfig = PretrainConfig(),
                          progress: bool = True) -> Path:
     """The miniature's checkpoint, built on first use (with a line saying so and how long it takes)."""
-    path = Path(path) if path else default_path(config)
-    if path.is_file():
-        return path
-    with locked(path, on_wait=lambda: print(f"waiting for another process that is building {path}")):
-        if not path.is_file():
-            print(f"building the miniature encoder (once; about 3 min on 2 CPU cores): {path}")
-            info = build_miniature(path, config, progress=progress)
-            print(f"built in {info['seconds']:.0f} s; held-out Dice of its mask decoder {info['held_out_decoder_dice']:.3f}")
-    return path
+    def build(path: Path) -> None:
+        print(f"building the miniature encoder (once; about 3 min on 2 CPU cores): {path}")
+        info = build_miniature(path, config, progress=progress)
+        print(f"built in {info['seconds']:.0f} s; held-out Dice of its mask decoder {info['held_out_decoder_dice']:.3f}")
+    return build_once(Path(path) if path else default_path(config), build, what="the miniature encoder",
+                      variable="SLCA_MINIATURE")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .backbones import SCRATCH
 from .classifier import SLCAClassifier, gated_positions
 from .files import atomic_write
 from .levels import check_levels
@@ -32,12 +33,13 @@ def describe_model(model: SLCAClassifier, *, config, class_names, encoder=None, 
     uses_sam = model.gate_type == "slca"
     return {"library": LIBRARY_VERSION, "num_classes": model.num_classes, "class_names": list(class_names),
             "task": "multi-label" if multilabel else "multi-class",
-            "backbone": config.backbone, "gate": model.gate_type, "stages": list(model.stages),
+            "backbone": config.backbone, "backbone_weights": model.backbone_weights, "gate": model.gate_type, "stages": list(model.stages),
             "integrate": model.integrate, "sam_levels": list(model.sam_levels) if uses_sam else None,
             "grid": config.grid, "image_size": config.image_size,
             "weights": encoder.weights if uses_sam else None, "model_type": encoder.model_type if uses_sam else None,
             "sam_input": encoder.sam_input if uses_sam else None, "preprocess": encoder.preprocessing if uses_sam else None,
             "precision": encoder.precision if uses_sam else None,
+            "checkpoint": encoder.source if uses_sam else None,  # evaluate and predict load it when no --checkpoint is given
             "config": asdict(config)}
 
 
@@ -69,6 +71,8 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[SLCAClassifier, d
                                sam_levels=d.get("sam_levels") or ("neck",),
                                in_channels=[state[f"slca.{level}.squeeze.weight"].shape[1] for level in levels])
         model.load_state_dict(state)
+        model.backbone_weights = d.get("backbone_weights") or (  # written before 0.4: from its config
+            "ImageNet" if d.get("config", {}).get("pretrained_backbone") else SCRATCH)
         model.description = d  # what predict_images needs: image size, grid, task, encoder
         model.train_image_ids = set(saved.get("train_image_ids", torch.empty(0)).tolist())
         if d.get("library") != LIBRARY_VERSION:
@@ -102,5 +106,11 @@ def check_model(description: dict, path: str | Path, *, class_names=None, encode
             wanted["sam_levels"] = list(gated_positions("slca", None, sam_levels)[1])
     for key, value in wanted.items():
         if description.get(key) != value:
+            fix = ("pass --checkpoint with the encoder it was trained with" if key in ("weights", "model_type")
+                   else "use data and options that match the model")
             raise ValueError(f"{path} was trained with {key}={description.get(key)!r}, this run has {key}={value!r}; "
-                             f"use data and options that match the model (or train a new one)")
+                             f"{fix} (or train a new one)")
+    if description["gate"] == "slca" and encoder is not None and description.get("precision") != encoder.precision:
+        print(f"note: {path} was trained on {description.get('precision')} regions, these are {encoder.precision}: "
+              "scores may differ slightly from the model's own (benchmarks/README.md: region cosine per precision)",
+              file=sys.stderr)

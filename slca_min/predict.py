@@ -62,5 +62,5 @@ def prediction_rows(paths: Sequence[Path], probabilities: np.ndarray, descriptio
         predicted = ("; ".join(n for n, q in zip(names, p) if q > 0.5) if description.get("task") == "multi-label"
                      else names[int(p.argmax())])
         rows.append({"path": str(path), "predicted": predicted, **{f"p({n})": float(q) for n, q in zip(names, p)},
-                     "weights": weights})
+                     "weights": weights, "backbone_weights": description.get("backbone_weights", "")})
     return rows

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from .images import read_image
+from .preprocessing import to_rgb
 
 SPLITS = ("train", "val", "test")
 
@@ -71,11 +72,9 @@ def image_name(images: Sequence, i: int) -> str:
 
 
 def image_ids(images: Sequence) -> np.ndarray:
-    """A 64-bit content hash per image (a file's bytes, an array's pixels): finds the same image in another split,
-    whatever its name."""
-    def content(i: int) -> bytes:
-        return images.paths[i].read_bytes() if isinstance(images, ImageFiles) else array_bytes(images[i])
-    return np.array([int.from_bytes(hashlib.sha256(content(i)).digest()[:8], "little", signed=True)
+    """A 64-bit content hash per image, of its decoded pixels as RGB: finds the same image in another split or another
+    form (an array row, the PNG it was saved as, a grey PNG or an RGB one), whatever its name."""
+    return np.array([int.from_bytes(hashlib.sha256(array_bytes(to_rgb(images[i], i))).digest()[:8], "little", signed=True)
                      for i in range(len(images))], dtype=np.int64)
 
 

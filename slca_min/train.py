@@ -28,8 +28,8 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     selection: validation AUC, ties broken by balanced accuracy; the best weights are restored at the end. Returns one dict per epoch (losses, val metrics,
     lr, seconds; "best" is True where the epoch became the best so far, and the last such epoch
     is the one restored). With the same seed on the CPU, two runs give the same history (bar
-    the "seconds" column). With progress=True: a bar, one line per epoch, the restored epoch,
-    and a warning when the selected model is no better than chance on validation.
+    the "seconds" column). With progress=True: a bar, one line per epoch and the restored epoch; a warning
+    when the selected model is no better than chance on validation is printed either way.
 
     recalibrate_bn: after restoring the best epoch, recompute BatchNorm's running statistics over the
     training set (recalibrate_batchnorm). With few steps they lag behind the weights, and a model
@@ -44,7 +44,7 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     per_rank = len(sampler) if sampler is not None else len(train_set)
     loader = DataLoader(train_set, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
                         generator=torch.Generator().manual_seed(seed),
-                        drop_last=per_rank % batch_size == 1 and per_rank > 1)  # BatchNorm needs 2+ per batch
+                        drop_last=steps_per_epoch(per_rank, batch_size) < math.ceil(per_rank / batch_size))
     if len(loader) == 0:
         raise ValueError("train_set is empty")
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
@@ -95,23 +95,36 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     model.load_state_dict(best_state)
     if recalibrate_bn:
         recalibrate_batchnorm(model, train_set, batch_size=batch_size, device=device)
+    labels, scores = predict(model, val_set, batch_size=batch_size, device=device)[::-1] if recalibrate_bn else best_val
+    val = classification_metrics(labels, scores)
     if progress:
         best = [h for h in history if h["best"]][-1]
         print(f"  restored epoch {best['epoch']} (val AUC {best['val_auc']:.3f}, val bal. acc {best['val_balanced_acc']:.3f})")
-        labels, scores = predict(model, val_set, batch_size=batch_size, device=device)[::-1] if recalibrate_bn else best_val
-        val = classification_metrics(labels, scores)
         if recalibrate_bn:
             print(f"  BatchNorm statistics recomputed over the training set: val AUC {val['auc']:.3f}, "
                   f"val bal. acc {val['balanced_acc']:.3f}")
-        if not val["auc"] > 0.5:
-            print(f"  warning: the selected model is at or below chance on validation (AUC {val['auc']:.3f}); "
-                  "train longer, change lr, or use more data")
-        elif warning := chance_warning(labels, scores, split="validation"):
-            print("  " + warning)
-        if len(val_set) < 20:
-            print(f"  note: {len(val_set)} validation images choose the epoch; with so few the choice is close to "
-                  "chance (give val more images, e.g. --split-fractions 0.6,0.2,0.2)")
+    for warning in validation_warnings(labels, scores, val):  # about the result: printed with progress=False too
+        print("  " + warning)
     return history
+
+
+def validation_warnings(labels: np.ndarray, scores: np.ndarray, val: dict) -> list[str]:
+    """What a user must know about the selected model, whatever else is silenced: chance, and a tiny validation split."""
+    warnings = []
+    if not val["auc"] > 0.5:
+        warnings.append(f"warning: the selected model is at or below chance on validation (AUC {val['auc']:.3f}); "
+                        "train longer, change lr, or use more data")
+    elif warning := chance_warning(labels, scores, split="validation"):
+        warnings.append(warning)
+    if len(labels) < 20:
+        warnings.append(f"note: {len(labels)} validation images choose the epoch; with so few the choice is close to "
+                        "chance (give val more images, e.g. --split-fractions 0.6,0.2,0.2)")
+    return warnings
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimizer steps in an epoch over n images: a last batch of one image is dropped (BatchNorm needs two)."""
+    return n // batch_size + (n % batch_size > 1) if n > 1 else n
 
 
 @torch.no_grad()
