@@ -2,21 +2,25 @@
 # The study of issue 24: the paper's setting in miniature. The classifier starts from the stand-in for ImageNet
 # (--backbone-weights miniature: a ResNet-18 pretrained on synthetic shapes, built offline on first use), SLCA reads
 # the miniature encoder's regions, and every model runs on the same subsets and seeds. 1600 phantoms at 64 px
-# (train 420, val 60, test 1120), fractions 0.02 / 0.05 / 0.1 / 1.0 (8, 21, 42 and 420 training images), 10 seeds.
-# Models in three waves, most important first, so that a stopped run has the key comparison complete:
-#   1. baseline, slca, slca-shuffled        2. slca-oracle, slca-residual        3. se, cbam
+# (train 420, val 60, test 1120), 10 seeds. Waves, most important first, so that a stopped run has the key
+# comparison complete (each wave resumes where it stopped):
+#   1. baseline, slca, slca-shuffled           at fractions 0.02 / 0.1 / 1.0 (9, 42 and 420 training images)
+#   2. the from-scratch baseline               at 0.1 (the contrast: does the stand-in help at low data?)
+#   3. slca-oracle, slca-residual              at 0.02 / 0.1
+#   4. se, cbam                                at 0.02
 # The recorded run (2026-12-01, 2-core CPU) split the seeds over two one-thread processes writing into one folder:
-#   OMP_NUM_THREADS=1 benchmarks/study_pretrained.sh --seeds 0 1 2 3 4 &
-#   OMP_NUM_THREADS=1 benchmarks/study_pretrained.sh --seeds 5 6 7 8 9 &
+#   OMP_NUM_THREADS=1 benchmarks/study_pretrained.sh 0 1 2 3 4 &
+#   OMP_NUM_THREADS=1 benchmarks/study_pretrained.sh 5 6 7 8 9 &
 # lowdata appends every row under the results file's lock and skips rows already there with the same setting, so
-# the two share runs/study-pretrained and a rerun resumes. About 50-90 s per training run on one thread.
-# The from-scratch contrast: the same command with --backbone-weights none --out runs/study-scratch (baseline, slca).
+# the two share one folder and a rerun resumes. About 60-90 s per training run on one thread.
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+SEEDS=("${@:-0 1 2 3 4 5 6 7 8 9}")
 [ -f phantoms-n1600.npz ] || python -c "from slca_min import save_phantoms
 save_phantoms('phantoms-n1600.npz', n=1600, size=64, seed=0, split=(0.2625, 0.0375, 0.7))"
-COMMON=(--data phantoms-n1600.npz --fractions 0.02 0.05 0.1 1.0 --epochs 10 --min-steps 100 --image-size 64
-        --backbone-weights miniature --out runs/study-pretrained --quiet)
-for models in baseline,slca,slca-shuffled slca-oracle,slca-residual se,cbam; do
-    python -m slca_min lowdata "${COMMON[@]}" --models "$models" "$@"
-done
+run() { python -m slca_min lowdata --data phantoms-n1600.npz --epochs 10 --min-steps 100 --image-size 64 --quiet \
+            --seeds ${SEEDS[@]} "$@"; }
+run --models baseline,slca,slca-shuffled --fractions 0.02 0.1 1.0 --backbone-weights miniature --out runs/study-pretrained
+run --models baseline --fractions 0.1 --backbone-weights none --out runs/study-scratch
+run --models slca-oracle,slca-residual --fractions 0.02 0.1 --backbone-weights miniature --out runs/study-pretrained
+run --models se,cbam --fractions 0.02 --backbone-weights miniature --out runs/study-pretrained

@@ -200,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("extract", commands.extract, "compute (or reuse) the region cache of every split", [common, data, levels])
 
+    p = add("cache", commands.cache, "list the region cache's entries (size, what made them, last use)", [])
+    p.add_argument("--cache-dir", default="cache", help="the cache folder (default %(default)s)")
+    p.set_defaults(device="cpu", quiet=True)
+
     p = add("train", commands.train, "train one model, select on val, report on test", [common, data, levels])
     add_fitting(p)
     p.add_argument("--gate", choices=["slca", "none", "se", "cbam"],

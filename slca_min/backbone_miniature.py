@@ -45,8 +45,8 @@ class ShapesConfig:
     seed: int = SHAPES_SEED
 
     def __post_init__(self):
-        if self.steps < 10 or self.scenes < 32:
-            raise ValueError(f"steps={self.steps}, scenes={self.scenes}: need at least 10 steps and 32 scenes")
+        if self.steps < 20 or self.scenes < 32:  # the one-cycle warm-up takes a tenth of the steps: at least 2
+            raise ValueError(f"steps={self.steps}, scenes={self.scenes}: need at least 20 steps and 32 scenes")
 
 
 QUICK = ShapesConfig(scenes=1024, steps=60)  # for the tests: seconds, not minutes; learns a little

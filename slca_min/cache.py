@@ -117,6 +117,7 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
     if all_true(cached is not None):
         if progress and is_main():
             print(f"{desc or 'regions'}: reusing cache {path}")
+        _touch(Path(cached.filename).with_suffix(".json"))
         return cached
     waiting = lambda: _notice(f"cache {path.name}: another process is writing it; waiting")  # noqa: E731
     with locked(path, on_wait=waiting) if is_main() else nullcontext():  # rank 0 locks for the whole job
@@ -190,6 +191,29 @@ def _written(partial: Path, n: int) -> np.ndarray:
             block = shard(n, int(match[1]), int(match[2]))
             written[block.start:min(max(read_json(progress).get("done", block.start), block.start), block.stop)] = True
     return written
+
+
+def _touch(sidecar: Path) -> None:
+    """Mark an entry as used now (its sidecar's modification time): `python -m slca_min cache` lists it."""
+    try:
+        os.utime(sidecar)
+    except OSError:  # a read-only cache is still a cache
+        pass
+
+
+def entries(cache_dir: str | Path) -> list[dict]:
+    """Every entry in `cache_dir`, most recently used first: file, size, what made it, when it was last used.
+    Any entry may be deleted (its .npy and .json): it is recomputed when next needed."""
+    rows = []
+    for sidecar in Path(cache_dir).glob("*.json"):
+        info, array = read_json(sidecar), sidecar.with_suffix(".npy")
+        if "weights" not in info or not array.is_file():
+            continue  # not a cache entry, or its data is gone
+        rows.append({"file": array.name, "MiB": round((array.stat().st_size + sidecar.stat().st_size) / 2 ** 20, 1),
+                     "state": "complete" if info.get("complete") else "partial (resumes)", "images": info.get("count"),
+                     "levels": "+".join(info.get("levels", [])), "grid": info.get("grid"), "weights": info["weights"],
+                     "last_used": sidecar.stat().st_mtime})
+    return sorted(rows, key=lambda r: -r["last_used"])
 
 
 def _notice(message: str) -> None:

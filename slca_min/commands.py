@@ -6,14 +6,16 @@ its outputs together: a failure at any point leaves no half-written results.
 from __future__ import annotations
 
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from .cache import extract as extract_regions
+from .cache import entries, extract as extract_regions
 from .comparison import excludes_zero, levels_needed, lowdata as lowdata_grid, model_setting, result_setting, summarize
 from .data import ImageFiles, fingerprint, load_data
+from .split import data_id
 from .dataset import RegionDataset
 from .distributed import is_main, main_only
 from .experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load_encoder, weights_label
@@ -51,6 +53,7 @@ def prepare(args, need_regions: bool = True, levels=NECK):
     regions = None
     if need_regions:
         name = Path(args.data).stem if Path(args.data).suffix in (".npz", ".csv") else Path(args.data).name
+        name = f"{name}-{data_id(splits)[:8]}"  # two data sets of one name keep their own entries
         regions = extract_splits(splits, encoder, name=name, cache_dir=args.cache_dir, grid=args.grid or 16,
                                  levels=levels, progress=not args.quiet)
     return splits, encoder, regions
@@ -105,6 +108,19 @@ def extract(args) -> None:
     _, _, regions = prepare(args, levels=args.sam_levels or NECK)
     for split, R in regions.items():
         print(f"{split}: regions {tuple(R.shape)} {R.dtype} in {Path(R.filename)}")
+
+
+def cache(args) -> None:
+    rows = entries(args.cache_dir)
+    if not rows:
+        print(f"{args.cache_dir}: no cache entries")
+        return
+    print(f"{'last used':<17}{'MiB':>8}  {'images':>7}  {'levels':<12}{'state':<18}file")
+    for r in rows:
+        print(f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(r['last_used'])):<17}{r['MiB']:>8}  {r['images']:>7}  "
+              f"{r['levels']:<12}{r['state']:<18}{r['file']}")
+    print(f"{len(rows)} entries, {sum(r['MiB'] for r in rows):.0f} MiB in {args.cache_dir}; delete any entry's .npy and "
+          ".json you no longer need (it is recomputed when next needed), or the whole folder")
 
 
 def train(args) -> None:

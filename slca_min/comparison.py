@@ -12,7 +12,6 @@ added, and a rerun skips what is already there with the same setting.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 from dataclasses import asdict
@@ -23,6 +22,7 @@ import numpy as np
 
 from .backbones import weights_label as backbone_label
 from .data import Split, num_classes, stratified_fraction
+from .split import data_id
 from .distributed import is_main
 from .encoder import SAMEncoder
 from .experiments import NO_SAM, FitConfig, fit, weights_label
@@ -65,8 +65,7 @@ def result_setting(config: FitConfig, splits: dict[str, Split], encoder: SAMEnco
     weights by their label), the data (a fingerprint of images and labels), the encoder and the library version."""
     fit_settings = {k: v for k, v in asdict(config).items() if k != "device"}
     fit_settings["backbone_weights"] = backbone_label(config.backbone, config.backbone_weights)
-    data_id = hashlib.sha256("".join(s.fingerprint for s in splits.values()).encode()).hexdigest()[:16]
-    return {**fit_settings, "data_id": data_id, "weights": weights_label(encoder), "model_type": encoder.model_type,
+    return {**fit_settings, "data_id": data_id(splits), "weights": weights_label(encoder), "model_type": encoder.model_type,
             "sam_input": encoder.sam_input, "preprocess": encoder.preprocessing, "precision": encoder.precision,
             "library": LIBRARY_VERSION}
 

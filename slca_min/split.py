@@ -94,6 +94,11 @@ def array_bytes(image) -> bytes:
     return f"{image.shape}{image.dtype}".encode() + image.tobytes()
 
 
+def data_id(splits: dict[str, Split]) -> str:
+    """sha256 over every split's images and labels, 16 hex digits: which data a result or a cache entry came from."""
+    return hashlib.sha256("".join(s.fingerprint for s in splits.values()).encode()).hexdigest()[:16]
+
+
 def num_classes(splits: dict[str, Split]) -> int:
     """Outputs of a model for these splits: classes, or labels for multi-label data."""
     labels = splits["train"].labels

@@ -27,6 +27,19 @@ def miniature(request):
         yield path
 
 
+@pytest.fixture(scope="session")
+def backbone_miniature(request):
+    """The stand-in for ImageNet in its quick configuration (seconds to build; in pytest's cache under a name that
+    carries its recipe), as $SLCA_BACKBONE_MINIATURE for the tests that ask for it: no test builds the full one."""
+    from slca_min.backbone_miniature import QUICK as SHAPES_QUICK, backbone_miniature, recipe_id as shapes_recipe
+
+    path = backbone_miniature(request.config.cache.mkdir("slca_min") / f"resnet18_shapes-quick-{shapes_recipe(SHAPES_QUICK)}.pth",
+                              config=SHAPES_QUICK, progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLCA_BACKBONE_MINIATURE", str(path))
+        yield path
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """A fresh working folder holding p.npz: 40 phantoms of 32 px (test_cli.py has its own, without them)."""

@@ -27,7 +27,7 @@ def test_a_folder_that_is_not_a_run_is_refused_never_wiped(workdir, capsys):
     (workdir / "project/notes.txt").write_text("mine")
     assert main(["train", "--data", "p.npz", "--out", "project", *SMALL]) == 2
     err = capsys.readouterr().err.strip()
-    assert "project: holds files that are not a previous run" in err and "\n" not in err
+    assert "project: holds files no run of slca_min wrote (notes.txt)" in err and "\n" not in err
     assert (workdir / "project/notes.txt").read_text() == "mine" and sorted(os.listdir(workdir / "project")) == ["notes.txt"]
     assert main(["train", "--data", "p.npz", "--out", ".", *SMALL]) == 2  # the working folder: same rule, its own name
     assert f"{workdir}: holds files" in capsys.readouterr().err
