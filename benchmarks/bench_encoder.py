@@ -21,6 +21,7 @@ CONFIGS = {  # name: (path, sam_input, attention, precision, devices)
     "official SamPredictor loop, 1024": ("official", 1024, "sam", "fp32", ("cpu", "cuda")),
     "SAMEncoder.embed, SAM attention, 1024": ("embed", 1024, "sam", "fp32", ("cpu", "cuda")),
     "SAMEncoder.embed, SDPA attention, 1024": ("embed", 1024, "sdpa", "fp32", ("cpu", "cuda")),
+    "SAMEncoder.embed, SDPA attention, bf16 autocast, 1024": ("embed", 1024, "sdpa", "bf16", ("cpu",)),
     "SAMEncoder.embed, SDPA attention, int8 (CPU), 1024": ("embed", 1024, "sdpa", "int8", ("cpu",)),
     "SAMEncoder.embed, Flex attention (GPU), 1024": ("embed", 1024, "flex", "fp32", ("cuda",)),
     "SAMEncoder.embed, SDPA attention, 512": ("embed", 512, "sdpa", "fp32", ("cpu", "cuda")),
@@ -90,8 +91,11 @@ def main() -> None:
         print(f"measured: {name}", file=sys.stderr)
     reference = np.array(results[0]["output"])
     official = results[0]["images_per_s"]
+    from slca_min.precision import native_bf16
+
     print(f"{args.model_type}, untrained weights, {args.n} images of 480x640, device {args.device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU {torch.backends.cpu.get_cpu_capability()}, "
+          f"native bf16: {native_bf16(args.device)}\n")
     print("| path | images/s | s/image | vs official | max abs diff vs official | min cosine vs official | peak RSS MiB | peak CUDA MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:

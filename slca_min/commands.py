@@ -33,6 +33,7 @@ def fit_config(args) -> FitConfig:
     return FitConfig(backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, lr=args.lr,
                      batch_size=args.batch_size, grid=args.grid or 16, backbone_weights=args.backbone_weights,
                      class_weights=args.class_weights, min_steps=args.min_steps, recalibrate_bn=args.recalibrate_bn,
+                     train_precision="bf16" if args.precision == "bf16" else "fp32",
                      device=args.device)
 
 

@@ -25,7 +25,7 @@ from segment_anything.modeling.image_encoder import Attention
 from .attention import FlexAttention, SDPAAttention
 from .checkpoints import PATCH, build_image_encoder, read_checkpoint
 from .levels import NECK, encode, level_channels
-from .precision import PRECISIONS, quantize_int8
+from .precision import PRECISIONS, native_bf16, quantize_int8
 from .preprocessing import check_preprocess, medsam_preprocess, sam_preprocess, to_rgb
 
 ATTENTIONS = {"sam": Attention, "sdpa": SDPAAttention, "flex": FlexAttention}
@@ -42,8 +42,9 @@ class SAMEncoder(torch.nn.Module):
             tiny). Smaller (512, 256) is ~4x fewer tokens: much faster, features differ.
         attention: "sdpa" (default, faster than SAM's own), "flex" (FlexAttention, for GPUs) or "sam".
         fast_attention: False is the same as attention="sam" (kept for older code).
-        precision: "fp32" (default; bf16 autocast on a GPU) or "int8" (CPU only: dynamic int8
-            quantization of the Linear layers, attention kept in fp32; faster, slightly different).
+        precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (bfloat16 autocast, on the CPU too: about 2x
+            where the CPU has native bf16) or "int8" (CPU only: dynamic int8 quantization of the Linear layers,
+            attention kept in fp32); the last two are faster and slightly different (precision.py).
         preprocess: "sam" (default, SamPredictor's) or "medsam" (MedSAM's, for MedSAM's weights).
     """
 
@@ -67,7 +68,10 @@ class SAMEncoder(torch.nn.Module):
             raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
         if precision == "int8" and torch.device(device).type != "cpu":
             raise ValueError("precision='int8' runs on the CPU only; use --device cpu (a GPU runs fp32 weights in bf16)")
-        self._int8 = precision == "int8"
+        if precision == "bf16" and native_bf16(device) is False:
+            print(f"note: this {torch.device(device).type.upper()} has no native bfloat16, so bf16 runs emulated and "
+                  "slower here; precision='int8' (--precision int8) is the faster choice on a CPU", file=sys.stderr)
+        self._int8, self._bf16 = precision == "int8", precision == "bf16"
         if self._int8:
             self.image_encoder = quantize_int8(self.image_encoder)
         self.to(device)
@@ -109,8 +113,9 @@ class SAMEncoder(torch.nn.Module):
 
     @property
     def precision(self) -> str:
-        """The arithmetic the encoder runs in (part of the cache key): int8 Linear layers, bf16 autocast on a GPU, or fp32."""
-        return "int8" if self._int8 else "bf16" if self.device.type == "cuda" else "fp32"
+        """The arithmetic the encoder runs in (part of the cache key): int8 Linear layers, bf16 autocast (asked for, or
+        on a GPU), or fp32."""
+        return "int8" if self._int8 else "bf16" if self._bf16 or self.device.type == "cuda" else "fp32"
 
     @property
     def device(self) -> torch.device:
@@ -140,7 +145,7 @@ class SAMEncoder(torch.nn.Module):
 
     def features(self, x: torch.Tensor, levels: Sequence[str] = NECK) -> list[torch.Tensor]:
         """(B, 3, S, S) preprocessed -> one (B, C, S/16, S/16) float32 tensor per level (levels.py), from one pass."""
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.is_cuda):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return [state.float() for state in encode(self.image_encoder, x, levels)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

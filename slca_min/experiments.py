@@ -81,6 +81,7 @@ class FitConfig:
     class_weights: str | None = None  # None or "balanced"
     min_steps: int = 0  # train at least this many steps: small fractions get more epochs instead of a few updates
     recalibrate_bn: bool = True  # recompute BatchNorm statistics over the training set at the end (train.py)
+    train_precision: str = "fp32"  # or "bf16": the classifier's forward and backward under bfloat16 autocast
     device: str = "cpu"
 
 
@@ -108,8 +109,10 @@ def fit(splits: dict[str, Split], regions: dict[str, np.ndarray] | None, *, conf
     epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch(len(indices), config.batch_size)))
     history = train(model, dataset("train", indices, augment=True), dataset("val"), epochs=epochs, lr=config.lr,
                     batch_size=config.batch_size, seed=seed, device=config.device,
-                    class_weights=config.class_weights, progress=progress, desc=desc, recalibrate_bn=config.recalibrate_bn)
-    scores, labels = predict(model, dataset("test"), batch_size=config.batch_size, device=config.device)
+                    class_weights=config.class_weights, progress=progress, desc=desc, recalibrate_bn=config.recalibrate_bn,
+                    precision=config.train_precision)
+    scores, labels = predict(model, dataset("test"), batch_size=config.batch_size, device=config.device,
+                             precision=config.train_precision)
     warning = chance_warning(labels, scores)
     if warning:  # about the result: printed with progress=False (--quiet) too
         print(f"  {warning}")

@@ -1,4 +1,11 @@
-"""Encoder precisions: "fp32" (SAM's weights as they are) and "int8" (CPU: dynamic int8 Linear layers).
+"""Encoder precisions: "fp32" (SAM's weights as they are), "bf16" (bfloat16 autocast) and "int8" (CPU: dynamic int8
+Linear layers).
+
+bf16 is torch's autocast: matrix products and convolutions in bfloat16, reductions and norms in
+fp32, weights kept in fp32. It pays where the hardware computes bfloat16 natively (every recent
+GPU; CPUs with AVX-512 BF16 or AMX; Arm cores with BF16): 2x on the 2-core development machine,
+region cosine to fp32 0.9999 (benchmarks/README.md). Elsewhere it is emulated and slower, and
+`native_bf16` lets the library say so.
 
 int8 is torch's dynamic quantization: the weights of every Linear layer (qkv, proj, the MLPs:
 about 3/4 of ViT-B's arithmetic) are stored in int8 and multiplied with int8 activations
@@ -13,7 +20,19 @@ import warnings
 import torch
 from torch import nn
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def native_bf16(device: str | torch.device = "cpu") -> bool | None:
+    """True where `device` computes bfloat16 natively, False where it would be emulated, None where unknown."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith(("flags", "Features"))), [])
+    except OSError:
+        return None  # not Linux: cannot tell
+    return bool({"avx512_bf16", "amx_bf16", "bf16"} & set(flags))
 
 
 def quantize_int8(module: nn.Module) -> nn.Module:

@@ -19,7 +19,7 @@ METRICS = ("acc", "balanced_acc", "auc", "f1_macro")  # what evaluate() returns
 def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: int = 10, lr: float = 1e-3,
           batch_size: int = 32, seed: int = 0, device: str | torch.device = "cpu", weight_decay: float = 1e-4,
           class_weights: str | Sequence[float] | None = None, progress: bool = True, desc: str = "train",
-          recalibrate_bn: bool = True) -> list[dict]:
+          recalibrate_bn: bool = True, precision: str = "fp32") -> list[dict]:
     """Train `model` on (image, regions, label) batches; keep the epoch with the best validation AUC.
 
     AdamW with a cosine schedule over all steps, cross-entropy (class_weights: None, "balanced"
@@ -30,6 +30,9 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     is the one restored). With the same seed on the CPU, two runs give the same history (bar
     the "seconds" column). With progress=True: a bar, one line per epoch and the restored epoch; a warning
     when the selected model is no better than chance on validation is printed either way.
+
+    precision: "fp32", or "bf16" for the forward and backward passes under bfloat16 autocast (weights and
+    optimizer state stay fp32; about 1.3-1.9x faster where the hardware has native bf16, benchmarks/).
 
     recalibrate_bn: after restoring the best epoch, recompute BatchNorm's running statistics over the
     training set (recalibrate_batchnorm). With few steps they lag behind the weights, and a model
@@ -62,9 +65,10 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
             sampler.set_epoch(epoch)  # a new, seeded shuffle every epoch, the same on every rank
         for x, R, y in loader:
             x, R, y = x.to(device), R.to(device), y.to(device)
-            logits = net(x, R)
-            loss = (F.binary_cross_entropy_with_logits(logits, y, pos_weight=weight) if multilabel
-                    else F.cross_entropy(logits, y, weight=weight))
+            with autocast(device, precision):
+                logits = net(x, R)
+                loss = (F.binary_cross_entropy_with_logits(logits, y, pos_weight=weight) if multilabel
+                        else F.cross_entropy(logits, y, weight=weight))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: training loss is {loss.item()}; "
                                          f"lower lr (now {lr}) or look for NaN/inf in the inputs")
@@ -76,7 +80,7 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
             bar.update()
             bar.set_postfix(epoch=epoch, loss=f"{loss.item():.3f}")
 
-        scores, labels = predict(model, val_set, batch_size=batch_size, device=device)
+        scores, labels = predict(model, val_set, batch_size=batch_size, device=device, precision=precision)
         val = classification_metrics(labels, scores)
         val_loss = log_loss(labels, scores)
         history.append({"epoch": epoch, "train_loss": total_loss / seen, "val_loss": val_loss,
@@ -94,8 +98,9 @@ def train(model: torch.nn.Module, train_set: Dataset, val_set: Dataset, epochs: 
     bar.close()
     model.load_state_dict(best_state)
     if recalibrate_bn:
-        recalibrate_batchnorm(model, train_set, batch_size=batch_size, device=device)
-    labels, scores = predict(model, val_set, batch_size=batch_size, device=device)[::-1] if recalibrate_bn else best_val
+        recalibrate_batchnorm(model, train_set, batch_size=batch_size, device=device, precision=precision)
+    labels, scores = predict(model, val_set, batch_size=batch_size, device=device, precision=precision)[::-1] \
+        if recalibrate_bn else best_val
     val = classification_metrics(labels, scores)
     if progress:
         best = [h for h in history if h["best"]][-1]
@@ -122,6 +127,13 @@ def validation_warnings(labels: np.ndarray, scores: np.ndarray, val: dict) -> li
     return warnings
 
 
+def autocast(device: str | torch.device, precision: str):
+    """bfloat16 autocast on `device` when precision is "bf16"; a no-op for "fp32"."""
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision={precision!r}: training runs in fp32 or bf16")
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Optimizer steps in an epoch over n images: a last batch of one image is dropped (BatchNorm needs two)."""
     return n // batch_size + (n % batch_size > 1) if n > 1 else n
@@ -129,7 +141,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
-                          device: str | torch.device = "cpu") -> None:
+                          device: str | torch.device = "cpu", precision: str = "fp32") -> None:
     """BatchNorm's running statistics recomputed as exact averages over `dataset` with the model's current weights.
 
     The running averages (momentum 0.1) trail the weights by a few dozen steps; a small data set trains for
@@ -146,7 +158,8 @@ def recalibrate_batchnorm(model: torch.nn.Module, dataset: Dataset, *, batch_siz
         norm.momentum = None  # None: a cumulative average over the pass
     model.to(device).train()
     for x, R, _ in DataLoader(dataset, batch_size=batch_size, drop_last=len(dataset) % batch_size == 1):
-        model(x.to(device), R.to(device))
+        with autocast(device, precision):
+            model(x.to(device), R.to(device))
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     model.eval()
@@ -184,14 +197,15 @@ def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, dataset: Dataset, *, batch_size: int = 64,
-            device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+            device: str | torch.device = "cpu", precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (N, num_classes) and labels for every item of `dataset`: softmax over classes, or a
     sigmoid per label when the labels are multi-label vectors."""
     model.to(device).eval()
     scores, labels = [], []
     mine = Subset(dataset, distributed.shard(len(dataset)))  # under torchrun: this rank's block, gathered below
     for x, R, y in DataLoader(mine, batch_size=batch_size):
-        logits = model(x.to(device), R.to(device))
+        with autocast(device, precision):
+            logits = model(x.to(device), R.to(device)).float()
         scores.append((torch.sigmoid(logits) if y.dim() == 2 else torch.softmax(logits, dim=1)).cpu())
         labels.append(y)
     if len(dataset) == 0:

@@ -116,7 +116,7 @@ def test_damaged_cache_is_recomputed_never_used(tmp_path, tiny, damage, capsys):
 
 def test_damaged_cache_through_the_cli(workdir):
     assert cli("extract", "--data", "p.npz", "--grid", "4", "--quiet", cwd=workdir).returncode == 0
-    cache = sorted((workdir / "cache").glob("p-train-*.npy"))[0]
+    cache = sorted((workdir / "cache").glob("p-*-train-*.npy"))[0]
     clean = np.load(cache).copy()
     with open(cache, "r+b") as f:
         f.seek(-200, 2)

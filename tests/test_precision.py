@@ -45,6 +45,48 @@ def test_cli_int8_gets_its_own_cache(tmp_path, monkeypatch, capsys):
     save_phantoms("p.npz", n=30, size=32)
     assert main(["extract", "--data", "p.npz", "--grid", "4", "--quiet"]) == 0
     assert main(["extract", "--data", "p.npz", "--grid", "4", "--precision", "int8", "--quiet"]) == 0
-    names = sorted(p.name for p in (tmp_path / "cache").glob("p-train-*.npy"))
+    names = sorted(p.name for p in (tmp_path / "cache").glob("p-*-train-*.npy"))
     assert len(names) == 2 and any("-int8-" in n for n in names) and any("-fp32-" in n for n in names)
     assert "stand-in, not Segment Anything), int8" in capsys.readouterr().out  # the miniature, the offline default
+
+
+def test_bf16_regions_are_close_to_fp32_and_recorded(capsys):
+    import numpy as np
+    import torch
+
+    from slca_min import SAMEncoder
+    from slca_min.experiments import cache_key, weights_label
+
+    images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
+    fp32, bf16 = (SAMEncoder.untrained("tiny", seed=0, precision=p) for p in ("fp32", "bf16"))
+    a, b = fp32.regions(images, grid=4).flatten(1), bf16.regions(images, grid=4).flatten(1)
+    assert bf16.precision == "bf16" and b.dtype == torch.float32 and not torch.equal(a, b)  # it did run in bf16
+    assert torch.nn.functional.cosine_similarity(a, b).min() > 0.999
+    assert "-bf16-" in cache_key(bf16, 4) and weights_label(bf16).endswith(", bf16 (UNTRAINED: a pipeline check, not a SAM result)")
+
+
+def test_bf16_without_native_support_says_so(monkeypatch, capsys):
+    from slca_min import SAMEncoder, encoder
+
+    monkeypatch.setattr(encoder, "native_bf16", lambda device: False)
+    SAMEncoder.untrained("tiny", precision="bf16")
+    err = capsys.readouterr().err
+    assert "no native bfloat16" in err and "--precision int8" in err and len(err.strip().splitlines()) == 1
+
+
+def test_training_in_bf16_is_recorded(tmp_path, monkeypatch, capsys):
+    import csv
+
+    from slca_min import save_phantoms
+    from slca_min.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    save_phantoms("p.npz", n=40, size=32)
+    args = ["--data", "p.npz", "--epochs", "1", "--image-size", "32", "--batch-size", "16", "--grid", "4", "--quiet",
+            "--fractions", "1.0", "--seeds", "0", "--models", "baseline,slca"]
+    assert main(["lowdata", *args, "--precision", "bf16"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "runs/lowdata/results.csv")))
+    assert {r["train_precision"] for r in rows} == {"bf16"} and next(r for r in rows if r["model"] == "slca")["precision"] == "bf16"
+    assert main(["lowdata", *args]) == 0  # fp32 is another setting: both are run, neither reused for the other
+    rows = list(csv.DictReader(open(tmp_path / "runs/lowdata/results.csv")))
+    assert sorted(r["train_precision"] for r in rows) == ["bf16", "bf16", "fp32", "fp32"]
