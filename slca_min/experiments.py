@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,21 @@ def weights_label(encoder: SAMEncoder) -> str:
     label = encoder.weights if encoder.precision == "fp32" else f"{encoder.weights}, {encoder.precision}"
     label += ", MedSAM preprocessing" if encoder.preprocessing == "medsam" else ""
     return label if encoder.trained else f"{label} (UNTRAINED: a pipeline check, not a SAM result)"
+
+
+def short_label(label: str) -> str:
+    """A weights label short enough for a figure title or a repeated printout (the full one goes in every file):
+    the miniature as "miniature 223d5031 (stand-in, not SAM)", a file as its name and hash, random weights as
+    UNTRAINED; the precision and preprocessing it names are kept."""
+    digest = re.search(r"sha256:([0-9a-f]{8})", label)
+    suffix = "".join(f", {extra}" for extra in ("int8", "bf16", "MedSAM preprocessing") if f", {extra}" in label)
+    if label.startswith("untrained"):
+        return f"untrained {label.split()[1].rstrip(',')}{suffix} (UNTRAINED)"
+    if "stand-in, not Segment Anything" in label:
+        return f"miniature {digest[1]}{suffix} (stand-in, not SAM)"
+    if "stand-in for ImageNet" in label:
+        return f"stand-in for ImageNet {digest[1]} (not ImageNet)"
+    return f"{label.split(' ', 1)[0]} {digest[1]}{suffix}" if digest else label
 
 
 def cache_key(encoder: SAMEncoder, grid: int, levels=NECK) -> str:

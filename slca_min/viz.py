@@ -56,10 +56,15 @@ def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str
 
 
 def pca_rgb(embedding: torch.Tensor) -> np.ndarray:
-    """(256, h, w) embedding -> (h, w, 3) in [0, 1]: its first three principal components as colours."""
+    """(256, h, w) embedding -> (h, w, 3) in [0, 1]: its first three principal components as colours.
+
+    Exact and deterministic (an SVD, each component's sign fixed so that its largest loading is positive), so the
+    same embedding is always drawn in the same colours; which colour a feature gets still carries no meaning."""
     X = embedding.float().flatten(1).T  # (h*w, 256)
     X = X - X.mean(0)
-    _, _, V = torch.pca_lowrank(X, q=3, center=False)
+    _, _, Vh = torch.linalg.svd(X, full_matrices=False)
+    V = Vh[:3].T  # (256, 3)
+    V = V * torch.sign(V.gather(0, V.abs().argmax(0, keepdim=True)))  # a fixed sign per component
     Y = X @ V  # (h*w, 3)
     Y = (Y - Y.min(0).values) / (Y.max(0).values - Y.min(0).values + 1e-8)
     return Y.reshape(*embedding.shape[1:], 3).cpu().numpy()
