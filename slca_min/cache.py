@@ -77,19 +77,21 @@ def _load_if_valid(path: Path, want: dict, notice: bool = True) -> np.ndarray | 
 
 
 def _superset(path: Path, want: dict) -> np.ndarray | None:
-    """Regions of the levels in `want` taken from a valid entry in path's folder (`path` itself included) that holds
-    more levels and matches in everything else, or None. A view of its file when the levels are adjacent (levels.py)."""
+    """Regions of the levels in `want` taken from a valid entry in path's folder that holds these levels or more and
+    matches in everything else (an entry of 0.3, named without the data's fingerprint, included), or None. A view of
+    its file when the levels are adjacent (levels.py)."""
     for sidecar in sorted(path.parent.glob("*.json")):
         found = read_json(sidecar)
         have = found.get("levels", [])
-        if not found.get("complete") or not set(want["levels"]) < set(have):
+        if not found.get("complete") or not set(want["levels"]) <= set(have) or sidecar == path.with_suffix(".json"):
             continue
         if {k: v for k, v in found.items() if k not in ("levels", "sha256", "complete")} == {
                 k: v for k, v in want.items() if k != "levels"}:
             array = _load_if_valid(sidecar.with_suffix(".npy"), {**want, "levels": have}, notice=False)
             if array is not None:
-                if is_main():
+                if is_main() and set(want["levels"]) < set(have):
                     print(f"regions: the levels {', '.join(want['levels'])} taken from cache {sidecar.with_suffix('.npy')}")
+                _touch(sidecar)
                 return select_levels(array, have, want["levels"])
     return None
 
@@ -115,9 +117,10 @@ def extract(images: Sequence, encoder: SAMEncoder, path: str | Path, *, grid: in
     if cached is None and is_main():
         _load_if_valid(path, want)  # says why the entry at `path`, if there is one, is not used
     if all_true(cached is not None):
+        source = Path(getattr(cached, "filename", None) or path)  # another entry's file when _superset found it
         if progress and is_main():
-            print(f"{desc or 'regions'}: reusing cache {path}")
-        _touch(Path(cached.filename).with_suffix(".json"))
+            print(f"{desc or 'regions'}: reusing cache {source}")
+        _touch(source.with_suffix(".json"))
         return cached
     waiting = lambda: _notice(f"cache {path.name}: another process is writing it; waiting")  # noqa: E731
     with locked(path, on_wait=waiting) if is_main() else nullcontext():  # rank 0 locks for the whole job

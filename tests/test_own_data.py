@@ -129,7 +129,7 @@ def test_dicom_examples_through_the_whole_pipeline(tmp_path, monkeypatch, capsys
     assert main(["train", "--data", "scans", "--out", "m", *SMALL]) == 0
     assert main(["predict", "--model", "m/model.pt", "--images", "scans/ct", "--out", "p", "--quiet"]) == 0
     rows = list(csv.DictReader(open(tmp_path / "p/predictions.csv")))
-    assert len(rows) == 5 and set(rows[0]) == {"path", "predicted", "p(ct)", "p(mr)", "weights"}
+    assert len(rows) == 5 and set(rows[0]) == {"path", "predicted", "p(ct)", "p(mr)", "weights", "backbone_weights"}
 
 
 def test_predict_agrees_with_evaluate(tmp_path, monkeypatch, capsys):

@@ -94,8 +94,8 @@ def test_pretrained_backbone_offline_message(monkeypatch):
         return get_model(name)
 
     monkeypatch.setattr("slca_min.backbones.torchvision.models.get_model", offline)
-    with pytest.raises(OSError, match="pretrained_backbone=True: cannot fetch .*pretrained_backbone=False"):
-        SLCAClassifier(num_classes=2, pretrained_backbone=True)
+    with pytest.raises(OSError, match="backbone_weights='imagenet': cannot fetch .*--backbone-weights miniature"):
+        SLCAClassifier(num_classes=2, pretrained_backbone=True)  # the old argument: the same as backbone_weights="imagenet"
 
 
 @pytest.mark.parametrize("integrate, bias, scale", [("multiply", 100.0, 1.0), ("residual", -100.0, 1.0),

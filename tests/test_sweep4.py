@@ -147,3 +147,16 @@ def test_two_data_folders_of_one_name_keep_their_cache_entries(tmp_path, monkeyp
     assert main(["cache"]) == 0
     listing = capsys.readouterr().out
     assert "6 entries" in listing and "delete any entry" in listing
+
+
+def test_a_cache_entry_written_by_0_3_is_still_used(workdir, capsys, tiny):
+    from slca_min import extract, load_data
+    from slca_min.experiments import cache_key, load_encoder
+
+    encoder = load_encoder(None)  # the miniature, the CLI's default
+    for split, data in load_data("p.npz").items():  # 0.3's names: NAME-SPLIT-KEY.npy, no data fingerprint
+        extract(data.images, encoder, workdir / "cache" / f"p-{split}-{cache_key(encoder, 4)}.npy", grid=4, progress=False)
+    capsys.readouterr()
+    assert main(["extract", "--data", "p.npz", "--grid", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("reusing cache") == 3 and "p-train-" in out
