@@ -6,13 +6,15 @@
 # comparison complete (each wave resumes where it stopped):
 #   1. baseline, slca, slca-shuffled           at fractions 0.02 / 0.1 / 1.0 (9, 42 and 420 training images)
 #   2. the from-scratch baseline               at 0.1 (the contrast: does the stand-in help at low data?)
-#   3. slca-oracle, slca-residual              at 0.02 / 0.1
+#   3. slca-oracle, slca-residual              at 0.02
 #   4. se, cbam                                at 0.02
 # The recorded run (2026-12-01, 2-core CPU) split the seeds over two one-thread processes writing into one folder:
 #   OMP_NUM_THREADS=1 benchmarks/study_pretrained.sh 0 1 2 3 4 &
 #   OMP_NUM_THREADS=1 benchmarks/study_pretrained.sh 5 6 7 8 9 &
 # lowdata appends every row under the results file's lock and skips rows already there with the same setting, so
-# the two share one folder and a rerun resumes. About 60-90 s per training run on one thread.
+# the two share one folder and a rerun resumes. About 40-90 s per training run on one thread; the whole study took
+# about 3 core-hours. Then: python benchmarks/study_pretrained_report.py runs/study-pretrained/results.csv \
+#                                  runs/study-scratch/results.csv   (tables, CSVs and figure in benchmarks/)
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 SEEDS=("${@:-0 1 2 3 4 5 6 7 8 9}")
@@ -22,5 +24,5 @@ run() { python -m slca_min lowdata --data phantoms-n1600.npz --epochs 10 --min-s
             --seeds ${SEEDS[@]} "$@"; }
 run --models baseline,slca,slca-shuffled --fractions 0.02 0.1 1.0 --backbone-weights miniature --out runs/study-pretrained
 run --models baseline --fractions 0.1 --backbone-weights none --out runs/study-scratch
-run --models slca-oracle,slca-residual --fractions 0.02 0.1 --backbone-weights miniature --out runs/study-pretrained
+run --models slca-oracle,slca-residual --fractions 0.02 --backbone-weights miniature --out runs/study-pretrained
 run --models se,cbam --fractions 0.02 --backbone-weights miniature --out runs/study-pretrained

@@ -1,4 +1,4 @@
-"""Command line: python -m slca_min {demo,extract,train,evaluate,predict,lowdata} --help
+"""Command line: python -m slca_min {demo,extract,cache,train,evaluate,predict,lowdata} --help
 
 Bad input exits with code 2 and one line naming the option or file and the fix, never a
 traceback. Without a SAM checkpoint every command uses the miniature (a tiny encoder pretrained on
@@ -137,7 +137,7 @@ def add_fitting(p: argparse.ArgumentParser, *, epochs: int = 20, image_size: int
                    help="training batch size, at least 2: BatchNorm cannot train on one image (default %(default)s)")
     p.add_argument("--image-size", type=number(int, 16, 2048), default=image_size,
                    help="classifier input side in pixels (default %(default)s)")
-    p.add_argument("--backbone-weights", type=backbone_weights, default="none",
+    p.add_argument("--backbone-weights", type=backbone_weights, default="none", metavar="none|imagenet|miniature|PATH",
                    help="where the backbone starts: none (from scratch, default), imagenet (torchvision's or timm's, "
                         "downloaded once), miniature (resnet18: the offline stand-in for ImageNet, pretrained on "
                         "synthetic shapes, built on first use) or a state-dict file")
