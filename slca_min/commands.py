@@ -15,7 +15,6 @@ import torch
 from .cache import entries, extract as extract_regions
 from .comparison import excludes_zero, levels_needed, lowdata as lowdata_grid, model_setting, result_setting, summarize
 from .data import ImageFiles, fingerprint, load_data
-from .split import data_id
 from .dataset import RegionDataset
 from .distributed import is_main, main_only
 from .experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load_encoder, weights_label
@@ -25,6 +24,7 @@ from .levels import NECK, check_levels
 from .model_file import check_model, describe_model, load_model, save_model, trained_on
 from .phantoms import save_phantoms
 from .predict import image_paths, predict_images, prediction_rows
+from .split import data_id
 from .train import METRICS, evaluate as evaluate_model
 from .viz import plot_attention, plot_lowdata, plot_metrics
 
