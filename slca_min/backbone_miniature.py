@@ -49,7 +49,7 @@ class ShapesConfig:
             raise ValueError(f"steps={self.steps}, scenes={self.scenes}: need at least 20 steps and 32 scenes")
 
 
-QUICK = ShapesConfig(scenes=1024, steps=60)  # for the tests: seconds, not minutes; learns a little
+QUICK = ShapesConfig(scenes=512, steps=30)  # for the tests: seconds, not minutes; the weights are not the point there
 
 
 def normalized(images: np.ndarray) -> torch.Tensor:
