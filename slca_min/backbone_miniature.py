@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 import torchvision
 from tqdm import tqdm
 
-from .files import atomic_write, build_once, file_weights, write_json
+from .files import atomic_write, build_once, cache_path, file_weights, write_json
 from .shape_scenes import CLASS_NAMES, HELD_OUT_SHAPES_SEED, SHAPES_SEED, shape_scenes
 
 RECIPE_VERSION = 1  # bump when shape_scenes or the training below change what gets built
@@ -96,10 +95,7 @@ def recipe_id(config: ShapesConfig) -> str:
 
 def default_path(config: ShapesConfig = ShapesConfig()) -> Path:
     """$SLCA_BACKBONE_MINIATURE if set, else ~/.cache/slca_min/resnet18_shapes-RECIPE.pth (XDG_CACHE_HOME respected)."""
-    if os.environ.get("SLCA_BACKBONE_MINIATURE"):
-        return Path(os.environ["SLCA_BACKBONE_MINIATURE"])
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "slca_min" / f"resnet18_shapes-{recipe_id(config)}.pth"
+    return cache_path("SLCA_BACKBONE_MINIATURE", f"resnet18_shapes-{recipe_id(config)}.pth")
 
 
 def build_backbone_miniature(path: str | Path, config: ShapesConfig = ShapesConfig(), *, progress: bool = True) -> dict:

@@ -170,6 +170,13 @@ def run_folder(out: str | Path) -> Iterator[Path]:
         shutil.rmtree(previous, ignore_errors=True)
 
 
+def cache_path(variable: str, name: str) -> Path:
+    """$variable if set, else ~/.cache/slca_min/NAME (XDG_CACHE_HOME respected): where a file built on first use lives."""
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "slca_min" / name
+
+
 def build_once(path: Path, build, *, what: str, variable: str) -> Path:
     """`path`, made by build(path) on first use (another process building it meanwhile is waited for), and checked
     readable: a folder, an impossible path or a damaged file is an error that says what to do, naming `variable`,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from tqdm import tqdm
 
 from .checkpoints import ENCODER_CONFIGS
 from .encoder import SAMEncoder
-from .files import atomic_write, build_once, write_json
+from .files import atomic_write, build_once, cache_path, write_json
 from .lesion_scenes import HELD_OUT_SEED, PRETRAIN_SEED, lesion_scenes
 
 RECIPE_VERSION = 2  # bump when lesion_scenes or the training below change what gets built (2: tiny has 5 blocks)
@@ -135,10 +134,7 @@ def recipe_id(config: PretrainConfig) -> str:
 
 def default_path(config: PretrainConfig = PretrainConfig()) -> Path:
     """$SLCA_MINIATURE if set, else ~/.cache/slca_min/tiny_lesions-RECIPE.pth (XDG_CACHE_HOME respected)."""
-    if os.environ.get("SLCA_MINIATURE"):
-        return Path(os.environ["SLCA_MINIATURE"])
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "slca_min" / f"tiny_lesions-{recipe_id(config)}.pth"
+    return cache_path("SLCA_MINIATURE", f"tiny_lesions-{recipe_id(config)}.pth")
 
 
 def build_miniature(path: str | Path, config: PretrainConfig = PretrainConfig(), *, progress: bool = True) -> dict:
