@@ -49,9 +49,9 @@ def build_backbone(name: str, num_classes: int, weights: str = "none") -> Backbo
         raise ValueError(f"backbone={name!r} is not supported; use one of {', '.join(BACKBONES)} or timm:NAME")
     else:
         built = _torchvision(name, num_classes, weights == "imagenet")
+    built.weights = weights_label(name, weights)  # a missing file: FileNotFoundError naming it
     if weights not in ("none", "imagenet"):
         _load_body(built.model, backbone_miniature() if weights == "miniature" else Path(weights), name)
-    built.weights = weights_label(name, weights)
     return built
 
 
@@ -72,7 +72,6 @@ def weights_label(name: str, weights: str) -> str:
 
 def _load_body(model: nn.Module, path: Path, name: str) -> None:
     """Every weight of `path` except the classifier head (fc / head), which stays new: the classes are the user's."""
-    weights_label(name, str(path))  # a missing file: FileNotFoundError naming it
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = state.get("state_dict", state)
