@@ -38,7 +38,7 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     from segment_anything import SamPredictor
 
     from slca_min import SAMEncoder
-    from slca_min.checkpoints import build_sam
+    from slca_min.sam.checkpoints import build_sam
 
     path, sam_input, attention, precision, _ = CONFIGS[name]
     encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, attention=attention, device=device,
@@ -91,7 +91,7 @@ def main() -> None:
         print(f"measured: {name}", file=sys.stderr)
     reference = np.array(results[0]["output"])
     official = results[0]["images_per_s"]
-    from slca_min.precision import native_bf16
+    from slca_min.sam.precision import native_bf16
 
     print(f"{args.model_type}, untrained weights, {args.n} images of 480x640, device {args.device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU {torch.backends.cpu.get_cpu_capability()}, "

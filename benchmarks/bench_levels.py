@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from slca_min import SAMEncoder
-from slca_min.levels import LEVELS, NECK
+from slca_min.sam.levels import LEVELS, NECK
 
 CONFIGS = [("neck", NECK, "fp32"), ("all five", LEVELS, "fp32"), ("all five", LEVELS, "int8")]
 

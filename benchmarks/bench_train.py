@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from slca_min import RegionDataset, SLCAClassifier, make_phantoms, train
-from slca_min.precision import native_bf16
+from slca_min.sam.precision import native_bf16
 
 
 def main() -> None:

@@ -19,9 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from slca_min.comparison import summarize  # noqa: E402
-from slca_min.files import read_csv, write_csv  # noqa: E402
-from slca_min.stats import paired_difference, t975  # noqa: E402
+from slca_min.study.comparison import summarize  # noqa: E402
+from slca_min.study.stats import paired_difference, t975  # noqa: E402
+from slca_min.utils.files import read_csv, write_csv  # noqa: E402
 
 HERE = Path(__file__).parent
 TARGET = 0.03  # the half-width the issue asks for, slca - slca-shuffled

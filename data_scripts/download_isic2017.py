@@ -14,8 +14,8 @@ from _cli import run
 from PIL import Image
 from tqdm import tqdm
 
-from slca_min.files import atomic_write
-from slca_min.download import fetch
+from slca_min.data.download import fetch
+from slca_min.utils.files import atomic_write
 
 SPLITS = {"train": ("ISIC-2017_Training_Data.zip", "ISIC-2017_Training_Part3_GroundTruth.csv"),
           "val": ("ISIC-2017_Validation_Data.zip", "ISIC-2017_Validation_Part3_GroundTruth.csv"),

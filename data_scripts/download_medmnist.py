@@ -7,8 +7,8 @@ import argparse
 
 from _cli import run
 
-from slca_min.download import fetch
-from slca_min.medmnist_info import MEDMNIST, SIZES, URL, file_name
+from slca_min.data.download import fetch
+from slca_min.data.medmnist_info import MEDMNIST, SIZES, URL, file_name
 
 MD5 = {flag: md5 for flag, (_, _, _, md5) in MEDMNIST.items()}  # flag -> {size: MD5}
 

@@ -8,7 +8,7 @@ import argparse
 
 from _cli import run
 
-from slca_min.download import fetch
+from slca_min.data.download import fetch
 
 # MD5 of each official file. Meta publishes no checksum page; the file names carry the first six
 # hex digits of these MD5s, and independent downloaders (iopaint, segment-geospatial-style tools,

@@ -13,7 +13,7 @@ from pathlib import Path
 from _cli import run
 
 from slca_min import SAMEncoder
-from slca_min.miniature import PretrainConfig, build_miniature, default_path, probe_dice
+from slca_min.sam.miniature import PretrainConfig, build_miniature, default_path, probe_dice
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import nbformat
 from nbclient import NotebookClient
 from PIL import Image
 
-from slca_min.model_file import LIBRARY_VERSION
+from slca_min.pipeline.model_file import LIBRARY_VERSION
 
 HERE = Path(__file__).resolve().parent
 

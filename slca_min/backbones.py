@@ -7,7 +7,7 @@ stage outputs channels-last (B, H, W, C).
 
 Where its weights start (backbone_weights): "none" (random, trained from scratch), "imagenet"
 (torchvision's or timm's, downloaded once), "miniature" (the library's stand-in for ImageNet,
-backbone_miniature.py; ResNet-18 only) or the path of a state dict with the model's own keys.
+imagenet_standin/; ResNet-18 only) or the path of a state dict with the model's own keys.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ import torch
 import torchvision
 from torch import nn
 
-from .backbone_miniature import backbone_miniature, miniature_label
-from .files import file_weights
+from .imagenet_standin.pretrain import STAND_IN, ShapesConfig, pretrained_state, recipe_id
+from .utils.files import atomic_write, build_once, cache_path, file_weights, write_json
 
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 SWINS = ("swin_v2_t", "swin_v2_s", "swin_v2_b")
@@ -63,11 +63,27 @@ def weights_label(name: str, weights: str) -> str:
         return f"ImageNet (timm: {name[5:]})" if name.startswith("timm:") else \
             f"ImageNet ({torchvision.models.get_model_weights(name).DEFAULT})"
     if weights == "miniature":
-        return miniature_label(backbone_miniature())
+        return f"{file_weights(backbone_miniature())} ({STAND_IN})"
     if not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: no such weights file; --backbone-weights takes none, imagenet, miniature "
                                 "or the path of a state dict")
     return file_weights(weights)
+
+
+def backbone_miniature(path: str | Path | None = None, *, config: ShapesConfig = ShapesConfig(),
+                       progress: bool = True) -> Path:
+    """The stand-in's weights file ($SLCA_BACKBONE_MINIATURE, else ~/.cache/slca_min/resnet18_shapes-RECIPE.pth),
+    built on first use with a line saying so and how long it takes."""
+    def build(path: Path) -> None:
+        print(f"building the stand-in for ImageNet (once; about 5 min on 2 CPU cores): {path}")
+        content, info = pretrained_state(config, progress=progress)
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(content)
+        write_json(path.with_suffix(".json"), info)
+        print(f"built in {info['seconds']:.0f} s; held-out accuracy on its 32 shape classes "
+              f"{info['held_out_accuracy']:.3f} (chance 0.031)")
+    path = Path(path) if path else cache_path("SLCA_BACKBONE_MINIATURE", f"resnet18_shapes-{recipe_id(config)}.pth")
+    return build_once(path, build, what="the stand-in backbone", variable="SLCA_BACKBONE_MINIATURE")
 
 
 def _load_body(model: nn.Module, path: Path, name: str) -> None:

@@ -1,4 +1,17 @@
-"""SLCAClassifier: a CNN or transformer backbone whose stage outputs are gated by SLCA (or a control)."""
+"""SLCAClassifier: a CNN or transformer backbone whose stage outputs are gated by SLCA (or a control).
+
+The paper's model, as forward() and _gate_hook() run it:
+
+    A_1..A_4 = SLCA(R)                        # R (B, C, g, g) from SAM; each A_k (B, C_k, g, g) in (0, 1)
+    for k in 1..4:                            # the backbone's own forward; a hook on each stage does the gating
+        F_k = stage_k(F_{k-1})
+        F_k = F_k * resize(A_k, H_k x W_k)    # "multiply": the paper's integration
+    logits = head(F_4)
+
+Everything else extends this without a second implementation: which positions are gated (`stages`: the
+stem too), which SAM level feeds each (`sam_levels`: the multi-level reading), how A gates F (`integrate`),
+and the controls that put another gate in SLCA's place (`gate`: "none" is the plain baseline, "se", "cbam").
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import BACKBONES, build_backbone  # noqa: F401 (BACKBONES: the CLI's choices)
+from .backbones import build_backbone
 from .gates import GATES
-from .levels import NECK, check_levels
+from .sam.levels import NECK, check_levels
 from .slca import SLCA
 
 GATE_NAMES = ("slca", "none", "se", "cbam")
@@ -19,35 +32,11 @@ INTEGRATIONS = {"multiply": lambda f, a: f * a, "residual": lambda f, a: f * (1 
 POSITIONS = (0, 1, 2, 3, 4)  # where a gate can sit: 0 after the stem, 1-4 after the backbone's four stages
 
 
-def default_stages(levels: int) -> tuple[int, ...]:
-    """One SAM level gates stages 1-4 (the neck reading); n levels gate the n deepest positions, shallow to shallow:
-    five levels gate the stem and stages 1-4 (the multi-level reading)."""
-    return (1, 2, 3, 4) if levels == 1 else POSITIONS[-levels:]
-
-
-def gated_positions(gate: str, stages: Sequence[int] | None, sam_levels: Sequence[str]) -> tuple[tuple, tuple]:
-    """The gated positions in order and, for gate="slca", the SAM level that gates each one."""
-    if gate == "none":
-        return (), ()
-    sam_levels = tuple(sam_levels) if gate == "slca" else ()
-    stages = tuple(stages) if stages is not None else default_stages(max(len(sam_levels), 1))
-    if not set(stages) <= set(POSITIONS) or len(set(stages)) != len(stages):
-        raise ValueError(f"stages={stages}: choose distinct positions from 0 (the stem), 1, 2, 3, 4")
-    if gate != "slca":
-        return tuple(sorted(stages)), ()
-    check_levels(sam_levels)
-    sam_levels = sam_levels * len(stages) if len(sam_levels) == 1 else sam_levels
-    if len(sam_levels) != len(stages):
-        raise ValueError(f"sam_levels={sam_levels}: one level for every gated position (stages={stages}), or one for all")
-    pairs = sorted(zip(stages, sam_levels))
-    return tuple(k for k, _ in pairs), tuple(level for _, level in pairs)
-
-
 class SLCAClassifier(nn.Module):
     """Backbone stage k -> F_k * A_k -> ... -> logits, with A_k from SLCA(R) resized to the stage's H_k x W_k.
 
     Which SAM level feeds which gate: `sam_levels[i]` gates `stages[i]` (one level: every stage).
-    The default reads the neck into stages 1-4; sam_levels=LEVELS (levels.py) is the multi-level
+    The default reads the neck into stages 1-4; sam_levels=LEVELS (sam/levels.py) is the multi-level
     reading, patch / early / middle / late / neck into the stem and stages 1-4. R then holds the
     distinct levels concatenated in LEVELS order (SAMEncoder.regions(..., levels=model.region_levels)),
     and each level has its own SLCA (squeeze shared by the gates it feeds, one excite head per gate).
@@ -75,7 +64,7 @@ class SLCAClassifier(nn.Module):
         reduction: squeeze ratio of SLCA (SE and CBAM use timm's 16).
         integrate: how SLCA's A_k gates F_k: "multiply" (F*A, the paper's reading, default), "residual"
             (F*(1+A)) or "rescaled" (F*2A); see INTEGRATIONS and the README's study.
-        sam_levels: the SAM level of each gated position (levels.py); ("neck",) by default.
+        sam_levels: the SAM level of each gated position (sam/levels.py); ("neck",) by default.
     """
 
     def __init__(self, num_classes: int, backbone: str = "resnet18", slca: bool = True, stages: Sequence[int] | None = None,
@@ -144,6 +133,30 @@ class SLCAClassifier(nn.Module):
                 out = self.gates[i](out)
             return out.permute(0, 2, 3, 1) if self.channels_last else out
         return hook
+
+
+def default_stages(levels: int) -> tuple[int, ...]:
+    """One SAM level gates stages 1-4 (the neck reading); n levels gate the n deepest positions, shallow to shallow:
+    five levels gate the stem and stages 1-4 (the multi-level reading)."""
+    return (1, 2, 3, 4) if levels == 1 else POSITIONS[-levels:]
+
+
+def gated_positions(gate: str, stages: Sequence[int] | None, sam_levels: Sequence[str]) -> tuple[tuple, tuple]:
+    """The gated positions in order and, for gate="slca", the SAM level that gates each one."""
+    if gate == "none":
+        return (), ()
+    sam_levels = tuple(sam_levels) if gate == "slca" else ()
+    stages = tuple(stages) if stages is not None else default_stages(max(len(sam_levels), 1))
+    if not set(stages) <= set(POSITIONS) or len(set(stages)) != len(stages):
+        raise ValueError(f"stages={stages}: choose distinct positions from 0 (the stem), 1, 2, 3, 4")
+    if gate != "slca":
+        return tuple(sorted(stages)), ()
+    check_levels(sam_levels)
+    sam_levels = sam_levels * len(stages) if len(sam_levels) == 1 else sam_levels
+    if len(sam_levels) != len(stages):
+        raise ValueError(f"sam_levels={sam_levels}: one level for every gated position (stages={stages}), or one for all")
+    pairs = sorted(zip(stages, sam_levels))
+    return tuple(k for k, _ in pairs), tuple(level for _, level in pairs)
 
 
 def _set_in_chans(model: nn.Module, in_chans: int) -> None:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
-from . import distributed
+from .utils import distributed
 
 METRICS = ("acc", "balanced_acc", "auc", "f1_macro")  # what evaluate() returns
 

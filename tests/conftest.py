@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from slca_min import SAMEncoder
-from slca_min.miniature import QUICK, miniature_checkpoint, recipe_id
+from slca_min.sam.miniature import QUICK, miniature_checkpoint, recipe_id
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +31,8 @@ def miniature(request):
 def backbone_miniature(request):
     """The stand-in for ImageNet in its quick configuration (seconds to build; in pytest's cache under a name that
     carries its recipe), as $SLCA_BACKBONE_MINIATURE for the tests that ask for it: no test builds the full one."""
-    from slca_min.backbone_miniature import QUICK as SHAPES_QUICK, backbone_miniature, recipe_id as shapes_recipe
+    from slca_min.backbones import backbone_miniature
+    from slca_min.imagenet_standin.pretrain import QUICK as SHAPES_QUICK, recipe_id as shapes_recipe
 
     path = backbone_miniature(request.config.cache.mkdir("slca_min") / f"resnet18_shapes-quick-{shapes_recipe(SHAPES_QUICK)}.pth",
                               config=SHAPES_QUICK, progress=False)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from slca_min import SAMEncoder, distributed, extract
-from slca_min.levels import LEVELS
+from slca_min.sam.levels import LEVELS
 
 out = Path(sys.argv[1])
 fail_rank, fail_after = (int(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) > 3 else (-1, 0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from slca_min.__main__ import main
+from slca_min.cli.main import main
 
 SMALL = ["--epochs", "1", "--image-size", "32", "--batch-size", "16", "--grid", "4", "--quiet"]
 
@@ -48,7 +48,7 @@ def test_train_then_evaluate(workdir, capsys):
 
 def test_multilevel_model_trains_evaluates_and_predicts(workdir, capsys, miniature):
     from slca_min import save_phantoms
-    from slca_min.levels import LEVELS
+    from slca_min.sam.levels import LEVELS
 
     save_phantoms(workdir / "p.npz", n=60, size=32)
     assert main(["train", "--data", "p.npz", "--sam-levels", ",".join(LEVELS), "--out", "runs/m", *SMALL]) == 0
@@ -68,8 +68,8 @@ def test_multilevel_model_trains_evaluates_and_predicts(workdir, capsys, miniatu
     assert main(["predict", "--model", "runs/m/model.pt", "--images", "images", "--out", "runs/p2", "--quiet"]) == 2
     assert "images/narrow.png: 1x3000 px" in capsys.readouterr().err and not (workdir / "runs/p2/predictions.csv").exists()
     from slca_min import SAMEncoder, load_model  # the Python API names the file too
-    from slca_min.predict import image_paths, predict_images
-    from slca_min.split import ImageFiles
+    from slca_min.data.split import ImageFiles
+    from slca_min.pipeline.predict import image_paths, predict_images
     with pytest.raises(ValueError, match="narrow.png: 1x3000 px"):
         predict_images(load_model(workdir / "runs/m/model.pt")[0], SAMEncoder.from_checkpoint(miniature),
                        ImageFiles(image_paths([workdir / "images"])))
@@ -91,9 +91,9 @@ def test_lowdata_resumes(workdir, monkeypatch):
     summary = list(csv.DictReader(open(workdir / "runs/lowdata/summary.csv")))
     assert len(summary) == 4 and "auc_std" in summary[0]
 
-    import slca_min.experiments
+    import slca_min.study.experiments
 
-    monkeypatch.setattr(slca_min.experiments, "fit", lambda *a, **k: pytest.fail("a finished run was redone"))
+    monkeypatch.setattr(slca_min.study.experiments, "fit", lambda *a, **k: pytest.fail("a finished run was redone"))
     assert main(args) == 0  # everything is in results.csv already
 
 
@@ -120,7 +120,7 @@ def test_bad_fraction_as_a_real_process(workdir):
 
 
 def test_a_busy_machine_gets_a_one_line_hint(monkeypatch):
-    from slca_min.__main__ import busy_hint
+    from slca_min.cli.main import busy_hint
 
     monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.setattr("os.getloadavg", lambda: (4.0, 4.0, 4.0))

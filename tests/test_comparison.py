@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from slca_min.__main__ import main
-from slca_min.comparison import shuffled, summarize
-from slca_min.probes import knn_probe, linear_probe, standardize
-from slca_min.stats import paired_difference, t975
+from slca_min.cli.main import main
+from slca_min.study.comparison import shuffled, summarize
+from slca_min.study.probes import knn_probe, linear_probe, standardize
+from slca_min.study.stats import paired_difference, t975
 from slca_min.train import classification_metrics
 
 

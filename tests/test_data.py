@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from slca_min import extract, load_data, load_medmnist, save_phantoms, stratified_fraction
-from slca_min.cache import describe
+from slca_min.pipeline.cache import describe
 
 
 def write_npz(path, **overrides):
@@ -148,7 +148,7 @@ def test_cache_survives_kill_9(tiny, tmp_path):
 
 
 def test_atomic_write_leaves_old_file_or_new_never_half(tmp_path):
-    from slca_min.files import atomic_write
+    from slca_min.utils.files import atomic_write
 
     target = tmp_path / "results.csv"
     target.write_text("old")
@@ -173,7 +173,7 @@ def test_chestmnist_format_end_to_end(tmp_path):
     import torch
 
     from slca_min import RegionDataset, SLCAClassifier, evaluate, train
-    from slca_min.data import stratified_fraction
+    from slca_min.data.loaders import stratified_fraction
 
     rng = np.random.default_rng(0)
     arrays = {}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from slca_min import SAMEncoder, extract, save_phantoms
-from slca_min.levels import LEVELS
+from slca_min.sam.levels import LEVELS
 
 HERE = Path(__file__).resolve().parent
 pytestmark = pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),

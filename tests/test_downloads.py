@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from slca_min import load_data
-from slca_min.checkpoints import build_image_encoder, build_sam
+from slca_min.sam.checkpoints import build_image_encoder, build_sam
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "data_scripts"
 sys.path.insert(0, str(SCRIPTS))  # to import a script and patch its tables

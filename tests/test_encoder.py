@@ -7,8 +7,8 @@ from PIL import Image
 from segment_anything import SamPredictor
 
 from slca_min import SAMEncoder
-from slca_min.checkpoints import build_image_encoder, build_sam
-from slca_min.preprocessing import to_rgb
+from slca_min.sam.checkpoints import build_image_encoder, build_sam
+from slca_min.sam.preprocessing import to_rgb
 
 SHAPES = {"square": (256, 256, 3), "non-square": (90, 170, 3), "grey": (61, 37), "rgba": (50, 40, 4), "28px": (28, 28)}
 

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from slca_min import SAMEncoder, extract, save_phantoms
-from slca_min.__main__ import main
-from slca_min.images import read_image
+from slca_min.cli.main import main
+from slca_min.data.images import read_image
 
 SMALL = ["--epochs", "1", "--image-size", "32", "--batch-size", "16", "--grid", "4", "--quiet"]
 
@@ -81,9 +81,9 @@ def test_lowdata_only_adds_rows_and_resumes_on_every_setting(workdir, capsys):
 def test_result_setting_covers_every_fit_option(tmp_path):
     from dataclasses import fields
 
-    from slca_min.data import load_data
-    from slca_min.comparison import result_setting
-    from slca_min.experiments import FitConfig
+    from slca_min.data.loaders import load_data
+    from slca_min.study.comparison import result_setting
+    from slca_min.study.experiments import FitConfig
 
     splits = load_data(save_phantoms(tmp_path / "p.npz", n=30, size=16))
     setting = result_setting(FitConfig(), splits, SAMEncoder.untrained("tiny"))

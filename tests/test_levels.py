@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from slca_min import SAMEncoder, extract
-from slca_min.checkpoints import build_image_encoder
-from slca_min.levels import LEVELS, NECK, check_levels, level_blocks, select_levels, split_channels
+from slca_min.sam.checkpoints import build_image_encoder
+from slca_min.sam.levels import LEVELS, NECK, check_levels, level_blocks, select_levels, split_channels
 
 SHAPES = [(256, 256, 3), (90, 170, 3), (61, 37)]
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from slca_min import SAMEncoder
-from slca_min.checkpoints import build_image_encoder
-from slca_min.experiments import load_encoder, weights_label
-from slca_min.lesion_scenes import lesion_scenes
-from slca_min.miniature import PretrainConfig, build_miniature, dice, probe_dice
-from slca_min.phantoms import make_phantoms
+from slca_min.data.phantoms import make_phantoms
+from slca_min.sam.checkpoints import build_image_encoder
+from slca_min.sam.lesion_scenes import lesion_scenes
+from slca_min.sam.miniature import PretrainConfig, build_miniature, dice, probe_dice
+from slca_min.study.experiments import load_encoder, weights_label
 
 
 def sha256(path) -> str:

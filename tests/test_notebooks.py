@@ -10,7 +10,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("
 
 
 def test_there_are_four_small_notebooks_with_outputs_of_this_version():
-    from slca_min.model_file import LIBRARY_VERSION
+    from slca_min.pipeline.model_file import LIBRARY_VERSION
 
     assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
     for path in NOTEBOOKS:  # committed with the outputs of notebooks/run_all.py: default mode, this library version

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from slca_min import load_data, save_phantoms
-from slca_min.__main__ import main
-from slca_min.medmnist_info import MEDMNIST, SIZES, URL, file_name
+from slca_min.cli.main import main
+from slca_min.data.medmnist_info import MEDMNIST, SIZES, URL, file_name
 
 SMALL = ["--epochs", "1", "--image-size", "32", "--batch-size", "8", "--grid", "4", "--quiet"]
 
@@ -113,7 +113,7 @@ def test_dicom_examples_through_the_whole_pipeline(tmp_path, monkeypatch, capsys
     pytest.importorskip("pydicom", reason="DICOM is an optional extra: pip install -e '.[dicom]'")
     from pydicom import examples
 
-    from slca_min.images import read_image
+    from slca_min.data.images import read_image
 
     ct = read_image(examples.ct.filename)  # CT_small.dcm: rescale to HU, no window -> the image range
     assert ct.shape == (128, 128, 3) and ct.min() == 0 and ct.max() == 255
@@ -133,10 +133,10 @@ def test_dicom_examples_through_the_whole_pipeline(tmp_path, monkeypatch, capsys
 
 
 def test_predict_agrees_with_evaluate(tmp_path, monkeypatch, capsys):
-    from slca_min.dataset import RegionDataset
-    from slca_min.experiments import extract_splits, load_encoder
-    from slca_min.model_file import load_model
-    from slca_min.predict import predict_images
+    from slca_min.data.dataset import RegionDataset
+    from slca_min.pipeline.model_file import load_model
+    from slca_min.pipeline.predict import predict_images
+    from slca_min.study.experiments import extract_splits, load_encoder
     from slca_min.train import predict
 
     monkeypatch.chdir(tmp_path)

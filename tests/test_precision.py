@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from slca_min import SAMEncoder
-from slca_min.cache import describe
-from slca_min.experiments import weights_label
+from slca_min.pipeline.cache import describe
+from slca_min.study.experiments import weights_label
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_int8_is_cpu_only_and_named():
 
 def test_cli_int8_gets_its_own_cache(tmp_path, monkeypatch, capsys):
     from slca_min import save_phantoms
-    from slca_min.__main__ import main
+    from slca_min.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     save_phantoms("p.npz", n=30, size=32)
@@ -55,7 +55,7 @@ def test_bf16_regions_are_close_to_fp32_and_recorded(capsys):
     import torch
 
     from slca_min import SAMEncoder
-    from slca_min.experiments import cache_key, weights_label
+    from slca_min.study.experiments import cache_key, weights_label
 
     images = [np.random.default_rng(i).integers(0, 256, (40, 56, 3), dtype=np.uint8) for i in range(3)]
     fp32, bf16 = (SAMEncoder.untrained("tiny", seed=0, precision=p) for p in ("fp32", "bf16"))
@@ -78,7 +78,7 @@ def test_training_in_bf16_is_recorded(tmp_path, monkeypatch, capsys):
     import csv
 
     from slca_min import save_phantoms
-    from slca_min.__main__ import main
+    from slca_min.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     save_phantoms("p.npz", n=40, size=32)

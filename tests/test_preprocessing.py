@@ -5,9 +5,9 @@ import torch
 from PIL import Image
 
 from slca_min import SAMEncoder, extract
-from slca_min.cache import describe
-from slca_min.checkpoints import build_image_encoder
-from slca_min.experiments import cache_key, weights_label
+from slca_min.pipeline.cache import describe
+from slca_min.sam.checkpoints import build_image_encoder
+from slca_min.study.experiments import cache_key, weights_label
 
 
 def medsam_input(image: np.ndarray, size: int) -> torch.Tensor:

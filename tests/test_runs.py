@@ -11,10 +11,10 @@ import sys
 
 import numpy as np
 import pytest
-
-from slca_min.__main__ import main
-from slca_min.model_file import load_model
 from test_faults import SMALL  # workdir (conftest): the same 40 small phantoms in a fresh folder
+
+from slca_min.cli.main import main
+from slca_min.pipeline.model_file import load_model
 
 
 def start(*args, cwd) -> subprocess.Popen:
@@ -75,7 +75,7 @@ def test_repeated_models_and_seeds_run_once(workdir, capsys):
 def test_unclear_errors_now_name_the_option_or_file(workdir, capsys):
     from PIL import Image
 
-    from slca_min.phantoms import make_phantoms
+    from slca_min.data.phantoms import make_phantoms
 
     with pytest.raises(SystemExit):
         main(["train", "--data", "p.npz", "--batch-size", "1"])
@@ -92,7 +92,7 @@ def test_unclear_errors_now_name_the_option_or_file(workdir, capsys):
     nan[0, :3] = np.nan
     (workdir / "f/a").mkdir(parents=True)
     Image.fromarray(nan, mode="F").save(workdir / "f/a/nan.tif")
-    from slca_min.images import read_image
+    from slca_min.data.images import read_image
 
     with pytest.raises(ValueError, match=r"nan.tif: .*3 of its 64 pixels are NaN or infinite"):
         read_image(workdir / "f/a/nan.tif")

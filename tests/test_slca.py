@@ -123,7 +123,7 @@ LEVEL_WIDTHS = [64, 64, 64, 64, 256]  # the tiny encoder's five levels
 
 @pytest.mark.parametrize("backbone, stem", [("resnet18", "maxpool"), ("swin_v2_t", "features.0")])
 def test_five_levels_gate_the_stem_and_four_stages(backbone, stem):
-    from slca_min.levels import LEVELS
+    from slca_min.sam.levels import LEVELS
 
     torch.manual_seed(0)
     model = SLCAClassifier(num_classes=2, backbone=backbone, grid=8, sam_levels=LEVELS, in_channels=LEVEL_WIDTHS).eval()
@@ -160,8 +160,8 @@ def test_level_mapping_and_its_errors():
 
 
 def test_a_model_file_from_before_levels_still_loads(tmp_path):
-    from slca_min.experiments import FitConfig
-    from slca_min.model_file import describe_model, load_model
+    from slca_min.pipeline.model_file import describe_model, load_model
+    from slca_min.study.experiments import FitConfig
 
     torch.manual_seed(0)
     model = SLCAClassifier(num_classes=2, grid=4).eval()

@@ -9,11 +9,11 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
-
-from slca_min.__main__ import main
-from slca_min.files import RUN_MARK
-from slca_min.train import steps_per_epoch
 from test_faults import SMALL, one_line_error, run, write_npz
+
+from slca_min.cli.main import main
+from slca_min.train import steps_per_epoch
+from slca_min.utils.files import RUN_MARK
 
 
 def test_a_folder_holding_only_a_users_results_csv_is_refused(workdir, capsys):
@@ -151,7 +151,7 @@ def test_two_data_folders_of_one_name_keep_their_cache_entries(tmp_path, monkeyp
 
 def test_a_cache_entry_written_by_0_3_is_still_used(workdir, capsys, tiny):
     from slca_min import extract, load_data
-    from slca_min.experiments import cache_key, load_encoder
+    from slca_min.study.experiments import cache_key, load_encoder
 
     encoder = load_encoder(None)  # the miniature, the CLI's default
     for split, data in load_data("p.npz").items():  # 0.3's names: NAME-SPLIT-KEY.npy, no data fingerprint

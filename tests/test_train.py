@@ -108,7 +108,7 @@ def test_a_small_easy_folder_is_learned_or_warned_about(tmp_path, capsys):
     few epochs. Either the model tells them apart on test, or the one-class warning says it does not."""
     from PIL import Image
 
-    from slca_min.__main__ import main
+    from slca_min.cli.main import main
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:64, :64]

@@ -1,7 +1,7 @@
 """Synthetic lesion scenes for pretraining the miniature encoder: images and lesion masks, no class labels.
 
 SAM learned from masks, never from classes; so does the miniature. This generator is separate
-from the classification phantoms (phantoms.py) on purpose: it has its own seeds, it draws no
+from the classification phantoms (data/phantoms.py) on purpose: it has its own seeds, it draws no
 class and knows of none, and its shapes come from one continuous family (a random Fourier
 series for the radius: ovals, lobed, spiky and in-between outlines, 0 to 3 lesions, dark or
 bright, large or small, on four kinds of background), so that "smooth versus irregular margin"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.nn.attention.flex_attention import flex_attention
 from segment_anything.modeling.image_encoder import Attention, get_rel_pos
+from torch.nn.attention.flex_attention import flex_attention
 
 
 class SDPAAttention(Attention):
@@ -76,3 +76,14 @@ class FlexAttention(Attention):
             attend = FlexAttention._compiled
         out = attend(q, k, v, score_mod=score_mod if self.use_rel_pos else None)  # (B, heads, HW, d)
         return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))
+
+
+ATTENTIONS = {"sam": Attention, "sdpa": SDPAAttention, "flex": FlexAttention}
+
+
+def use_attention(image_encoder, attention: str) -> None:
+    """Swap the class of every block's Attention module (weights and state-dict keys are untouched)."""
+    if attention not in ATTENTIONS:
+        raise ValueError(f"attention={attention!r}: use one of {', '.join(ATTENTIONS)}")
+    for block in image_encoder.blocks:
+        block.attn.__class__ = ATTENTIONS[attention]

@@ -20,19 +20,19 @@ from typing import Sequence
 
 import numpy as np
 
-from .backbones import weights_label as backbone_label
-from .data import Split, num_classes, stratified_fraction
-from .split import data_id
-from .distributed import is_main
-from .encoder import SAMEncoder
+from ..backbones import weights_label as backbone_label
+from ..data.loaders import Split, num_classes, stratified_fraction
+from ..data.phantoms import oracle_regions
+from ..data.split import data_id
+from ..pipeline.model_file import LIBRARY_VERSION
+from ..sam.encoder import SAMEncoder
+from ..sam.levels import LEVELS, NECK, check_levels, select_levels
+from ..train import METRICS, chance_warning, classification_metrics
+from ..utils.distributed import is_main
+from ..utils.files import append_rows, read_csv
 from .experiments import NO_SAM, FitConfig, fit, weights_label
-from .files import append_rows, read_csv
-from .levels import LEVELS, NECK, check_levels, select_levels
-from .phantoms import oracle_regions
-from .model_file import LIBRARY_VERSION
 from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
-from .train import METRICS, chance_warning, classification_metrics
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
          "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca"}

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import SPLITS
-from .files import atomic_write
+from ..utils.files import atomic_write
+from .loaders import SPLITS
 
 PHANTOM_CLASSES = ("smooth margin", "irregular margin")
 

@@ -6,13 +6,13 @@ from typing import Sequence
 
 import numpy as np
 
-from .dataset import RegionDataset
-from .encoder import SAMEncoder
-from .folders import SUFFIXES
+from ..data.dataset import RegionDataset
+from ..data.folders import SUFFIXES
+from ..data.split import image_name
+from ..sam.encoder import SAMEncoder
+from ..sam.preprocessing import ImageError
+from ..train import predict
 from .model_file import check_model
-from .preprocessing import ImageError
-from .split import image_name
-from .train import predict
 
 
 def predict_images(model, encoder: SAMEncoder | None, images: Sequence, *, regions: np.ndarray | None = None,

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..utils.files import atomic_write, build_once, cache_path, write_json
 from .checkpoints import ENCODER_CONFIGS
 from .encoder import SAMEncoder
-from .files import atomic_write, build_once, cache_path, write_json
 from .lesion_scenes import HELD_OUT_SEED, PRETRAIN_SEED, lesion_scenes
 
 RECIPE_VERSION = 2  # bump when lesion_scenes or the training below change what gets built (2: tiny has 5 blocks)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from .backbones import SCRATCH
-from .classifier import SLCAClassifier, gated_positions
-from .files import atomic_write
-from .levels import check_levels
-from .split import image_ids
+from ..backbones import SCRATCH
+from ..classifier import SLCAClassifier, gated_positions
+from ..data.split import image_ids
+from ..sam.levels import check_levels
+from ..utils.files import atomic_write
 
 try:
     LIBRARY_VERSION = version("slca_min")

@@ -10,7 +10,15 @@ import numpy as np
 
 from .folders import load_csv, load_folder, load_isic
 from .medmnist_info import MEDMNIST, flag_of
-from .split import SPLITS, ImageFiles, Split, check_labels, finish_splits, fingerprint, num_classes  # noqa: F401 (re-exported)
+from .split import (  # noqa: F401 (re-exported)
+    SPLITS,
+    ImageFiles,
+    Split,
+    check_labels,
+    fingerprint,
+    finish_splits,
+    num_classes,
+)
 
 
 def load_data(path: str | Path, *, split: tuple[float, float, float] = (0.7, 0.1, 0.2), seed: int = 0) -> dict[str, Split]:

@@ -12,7 +12,6 @@ the features, a documented speed/fidelity trade-off).
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -20,15 +19,39 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from segment_anything.modeling import ImageEncoderViT
-from segment_anything.modeling.image_encoder import Attention
 
-from .attention import FlexAttention, SDPAAttention
-from .checkpoints import PATCH, build_image_encoder, read_checkpoint
+from .attention import use_attention
+from .checkpoints import PATCH, read_checkpoint, untrained_image_encoder
 from .levels import NECK, encode, level_channels
-from .precision import PRECISIONS, native_bf16, quantize_int8
+from .precision import check_precision, quantize_int8
 from .preprocessing import check_preprocess, medsam_preprocess, sam_preprocess, to_rgb
 
-ATTENTIONS = {"sam": Attention, "sdpa": SDPAAttention, "flex": FlexAttention}
+
+def check_sam_input(sam_input: int) -> int:
+    if sam_input <= 0 or sam_input % PATCH:
+        raise ValueError(f"sam_input={sam_input}: must be a positive multiple of {PATCH} (e.g. 1024, 512, 256)")
+    return sam_input
+
+
+def check_images(images: Sequence, batch_size: int) -> int:
+    """A clear error for a single image, an empty list or a batch size below 1; returns the batch size."""
+    if isinstance(images, (Image.Image, str, Path)):
+        raise ValueError("images: expected a list of images; wrap a single image in a list")
+    if len(images) == 0:
+        raise ValueError("images: the list is empty")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: must be at least 1")
+    return batch_size
+
+
+def pool_regions(embedding: torch.Tensor, sizes: list[tuple[int, int]], grid: int) -> torch.Tensor:
+    """(B, C, S/16, S/16) -> (B, C, grid, grid), each image's map average-pooled over the patches its image covers.
+
+    SAM pads every image to a square at the bottom and right, so only the top-left ceil(h/16) x ceil(w/16)
+    patches hold the image (a partial patch at the edge counts): pooling the whole map would mix padding in.
+    """
+    return torch.cat([F.adaptive_avg_pool2d(e[None, :, :math.ceil(h / PATCH), :math.ceil(w / PATCH)], grid)
+                      for e, (h, w) in zip(embedding, sizes)])  # each (1, C, grid, grid)
 
 
 class SAMEncoder(torch.nn.Module):
@@ -42,9 +65,8 @@ class SAMEncoder(torch.nn.Module):
             tiny). Smaller (512, 256) is ~4x fewer tokens: much faster, features differ.
         attention: "sdpa" (default, faster than SAM's own), "flex" (FlexAttention, for GPUs) or "sam".
         fast_attention: False is the same as attention="sam" (kept for older code).
-        precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (bfloat16 autocast, on the CPU too: about 2x
-            where the CPU has native bf16) or "int8" (CPU only: dynamic int8 quantization of the Linear layers,
-            attention kept in fp32); the last two are faster and slightly different (precision.py).
+        precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 2x where it is native)
+            or "int8" (CPU only: int8 Linear layers); the last two are faster and slightly different (precision.py).
         preprocess: "sam" (default, SamPredictor's) or "medsam" (MedSAM's, for MedSAM's weights).
     """
 
@@ -52,45 +74,23 @@ class SAMEncoder(torch.nn.Module):
                  sam_input: int | None = None, fast_attention: bool = True, device: str | torch.device = "cpu",
                  precision: str = "fp32", attention: str = "sdpa", preprocess: str = "sam"):
         super().__init__()
-        sam_input = sam_input or image_encoder.img_size
-        if sam_input <= 0 or sam_input % PATCH:
-            raise ValueError(f"sam_input={sam_input}: must be a positive multiple of {PATCH} (e.g. 1024, 512, 256)")
+        sam_input = check_sam_input(sam_input or image_encoder.img_size)
         self.image_encoder = image_encoder.requires_grad_(False).eval()
         self.model_type, self.weights, self.sam_input = model_type, weights, sam_input
         self.source: str | None = None  # where the weights can be found again (model.pt records it): a file, or a name
         self.preprocessing = check_preprocess(preprocess)
         self.register_buffer("_where", torch.empty(0), persistent=False)  # follows .to(): the encoder's device
-        if attention not in ATTENTIONS:
-            raise ValueError(f"attention={attention!r}: use one of {', '.join(ATTENTIONS)}")
-        for block in image_encoder.blocks:
-            block.attn.__class__ = ATTENTIONS[attention if fast_attention else "sam"]
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
-        if precision == "int8" and torch.device(device).type != "cpu":
-            raise ValueError("precision='int8' runs on the CPU only; use --device cpu (a GPU runs fp32 weights in bf16)")
-        if precision == "bf16" and native_bf16(device) is False:
-            print(f"note: this {torch.device(device).type.upper()} has no native bfloat16, so bf16 runs emulated and "
-                  "slower here; precision='int8' (--precision int8) is the faster choice on a CPU", file=sys.stderr)
-        self._int8, self._bf16 = precision == "int8", precision == "bf16"
-        if self._int8:
+        use_attention(image_encoder, attention if fast_attention else "sam")
+        check_precision(precision, device)
+        self._precision = precision
+        if precision == "int8":
             self.image_encoder = quantize_int8(self.image_encoder)
         self.to(device)
 
     @classmethod
     def untrained(cls, kind: str = "tiny", *, seed: int = 0, **kwargs) -> SAMEncoder:
-        """Random weights (deterministic for `seed`): for tests, speed checks and offline runs.
-
-        Position embeddings, zero at SAM's init, are drawn too (std 0.02) so that every part of
-        the encoder, relative positions included, takes part in the computation.
-        """
-        with torch.random.fork_rng(devices=[]):  # the caller's random state is left alone
-            torch.manual_seed(seed)
-            encoder = build_image_encoder(kind)
-            with torch.no_grad():
-                for name, p in encoder.named_parameters():
-                    if "pos" in name:
-                        p.normal_(0.0, 0.02)
-        return cls(encoder, model_type=kind, weights=f"untrained {kind}, seed {seed}", **kwargs)
+        """Random weights (deterministic for `seed`, position embeddings drawn too): tests, speed checks, offline runs."""
+        return cls(untrained_image_encoder(kind, seed), model_type=kind, weights=f"untrained {kind}, seed {seed}", **kwargs)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, model_type: str | None = None, device: str | torch.device = "cpu",
@@ -98,10 +98,7 @@ class SAMEncoder(torch.nn.Module):
         """Load an official SAM checkpoint (a `Sam` state dict) or an encoder-only state dict (checkpoints.py);
         the model type is read from the weights."""
         path = Path(path)
-        encoder, found, weights = read_checkpoint(path, model_type)
-        if "medsam" in path.name.lower() and kwargs.get("preprocess", "sam") == "sam":
-            print(f"{path.name}: MedSAM's weights were fine-tuned on MedSAM's preprocessing; pass preprocess='medsam' "
-                  "(--sam-preprocess medsam)", file=sys.stderr)
+        encoder, found, weights = read_checkpoint(path, model_type, preprocess=kwargs.get("preprocess", "sam"))
         encoder = cls(encoder, model_type=found, weights=weights, device=device, **kwargs)
         encoder.source = str(path.resolve())
         return encoder
@@ -113,9 +110,8 @@ class SAMEncoder(torch.nn.Module):
 
     @property
     def precision(self) -> str:
-        """The arithmetic the encoder runs in (part of the cache key): int8 Linear layers, bf16 autocast (asked for, or
-        on a GPU), or fp32."""
-        return "int8" if self._int8 else "bf16" if self._bf16 or self.device.type == "cuda" else "fp32"
+        """What the encoder computes in (part of the cache key): int8 Linear layers, bf16 autocast (asked, or GPU), fp32."""
+        return "bf16" if self._precision == "fp32" and self.device.type == "cuda" else self._precision
 
     @property
     def device(self) -> torch.device:
@@ -134,14 +130,11 @@ class SAMEncoder(torch.nn.Module):
 
     def preprocess(self, image, index: int = 0, on_device: bool | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
         """One image -> (3, S, S) as the encoder's input (see preprocessing.py), and the (h, w) of it that is image.
-
-        on_device (SAM's preprocessing only): resize on the encoder's device; None means when that is a GPU.
-        """
-        rgb = to_rgb(image, index)
+        on_device (SAM's preprocessing only): resize on the encoder's device; None means when that is a GPU."""
+        rgb, on_device = to_rgb(image, index), self.device.type == "cuda" if on_device is None else on_device
         if self.preprocessing == "medsam":
             return medsam_preprocess(rgb, self.sam_input, self.device)
-        return sam_preprocess(rgb, self.sam_input, self.device, self.device.type == "cuda" if on_device is None else on_device,
-                              index)
+        return sam_preprocess(rgb, self.sam_input, self.device, on_device, index)
 
     def features(self, x: torch.Tensor, levels: Sequence[str] = NECK) -> list[torch.Tensor]:
         """(B, 3, S, S) preprocessed -> one (B, C, S/16, S/16) float32 tensor per level (levels.py), from one pass."""
@@ -158,13 +151,7 @@ class SAMEncoder(torch.nn.Module):
         return 8 if self.device.type == "cuda" else 1
 
     def _batches(self, images: Sequence, batch_size: int | None, levels: Sequence[str] = NECK):
-        if isinstance(images, (Image.Image, str, Path)):
-            raise ValueError("images: expected a list of images; wrap a single image in a list")
-        if len(images) == 0:
-            raise ValueError("images: the list is empty")
-        batch_size = self.default_batch_size if batch_size is None else batch_size
-        if batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}: must be at least 1")
+        batch_size = check_images(images, self.default_batch_size if batch_size is None else batch_size)
         for start in range(0, len(images), batch_size):
             prepared = [self.preprocess(images[i], i) for i in range(start, min(start + batch_size, len(images)))]
             with torch.no_grad():
@@ -185,8 +172,5 @@ class SAMEncoder(torch.nn.Module):
         """C of `regions(..., levels=levels)`: 256 for the neck, D for each of the ViT's levels."""
         return sum(level_channels(levels, self.embed_dim))
 
-    @staticmethod
-    def pool_regions(embedding: torch.Tensor, sizes: list[tuple[int, int]], grid: int) -> torch.Tensor:
-        """(B, C, S/16, S/16) -> (B, C, grid, grid), each over the patches its image covers (partial ones included)."""
-        return torch.cat([F.adaptive_avg_pool2d(e[None, :, :math.ceil(h / PATCH), :math.ceil(w / PATCH)], grid)
-                          for e, (h, w) in zip(embedding, sizes)])
+    pool_regions = staticmethod(pool_regions)
+

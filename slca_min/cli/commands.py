@@ -12,21 +12,28 @@ from pathlib import Path
 
 import torch
 
-from .cache import entries, extract as extract_regions
-from .comparison import excludes_zero, levels_needed, lowdata as lowdata_grid, model_setting, result_setting, summarize
-from .data import ImageFiles, fingerprint, load_data
-from .dataset import RegionDataset
-from .distributed import is_main, main_only
-from .experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load_encoder, weights_label
-from .files import check_writable, run_folder, write_csv, write_json
-from .images import allow_large_images
-from .levels import NECK, check_levels
-from .model_file import check_model, describe_model, load_model, save_model, trained_on
-from .phantoms import save_phantoms
-from .predict import image_paths, predict_images, prediction_rows
-from .split import data_id
-from .train import METRICS, evaluate as evaluate_model
-from .viz import plot_attention, plot_lowdata, plot_metrics
+from ..data.dataset import RegionDataset
+from ..data.images import allow_large_images
+from ..data.loaders import ImageFiles, fingerprint, load_data
+from ..data.phantoms import save_phantoms
+from ..data.split import data_id
+from ..pipeline.cache import entries, extract as extract_regions
+from ..pipeline.model_file import check_model, describe_model, load_model, save_model, trained_on
+from ..pipeline.predict import image_paths, predict_images, prediction_rows
+from ..sam.levels import NECK, check_levels
+from ..study.comparison import (
+    excludes_zero,
+    levels_needed,
+    lowdata as lowdata_grid,
+    model_setting,
+    result_setting,
+    summarize,
+)
+from ..study.experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load_encoder, weights_label
+from ..study.viz import plot_attention, plot_lowdata, plot_metrics
+from ..train import METRICS, evaluate as evaluate_model
+from ..utils.distributed import is_main, main_only
+from ..utils.files import check_writable, run_folder, write_csv, write_json
 
 
 def fit_config(args) -> FitConfig:

@@ -5,13 +5,14 @@ The configurations are segment_anything/build_sam.py's, keyed by the names SAM u
 """
 from __future__ import annotations
 
+import sys
 from functools import partial
 from pathlib import Path
 
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-from .files import file_weights
+from ..utils.files import file_weights
 from .preprocessing import PIXEL_MEAN, PIXEL_STD
 
 # Tiny keeps SAM's layout in miniature: four global-attention blocks, the last one feeding the neck, after a
@@ -36,6 +37,19 @@ def build_image_encoder(model_type: str) -> ImageEncoderViT:
                            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), use_rel_pos=True)
 
 
+def untrained_image_encoder(model_type: str, seed: int) -> ImageEncoderViT:
+    """Random weights, deterministic for `seed` (the caller's random state is left alone). Position embeddings,
+    zero at SAM's init, are drawn too (std 0.02) so that every part of the encoder takes part in the computation."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        encoder = build_image_encoder(model_type)
+        with torch.no_grad():
+            for name, p in encoder.named_parameters():
+                if "pos" in name:
+                    p.normal_(0.0, 0.02)
+    return encoder
+
+
 def build_sam(image_encoder: ImageEncoderViT) -> Sam:
     """A complete SAM around `image_encoder` (prompt encoder and mask decoder as in build_sam.py).
 
@@ -52,10 +66,12 @@ def build_sam(image_encoder: ImageEncoderViT) -> Sam:
     ).eval()
 
 
-def read_checkpoint(path: Path, model_type: str | None = None) -> tuple[ImageEncoderViT, str, str]:
+def read_checkpoint(path: Path, model_type: str | None = None, *,
+                    preprocess: str = "sam") -> tuple[ImageEncoderViT, str, str]:
     """An official SAM checkpoint (a `Sam` state dict) or an encoder-only state dict -> (the encoder with its weights,
     its model type, a label naming the file). The type is read from the weights (`patch_embed.proj.weight` is
-    (embed_dim, 3, 16, 16)); anything else is a ValueError naming the file and what to do."""
+    (embed_dim, 3, 16, 16)); anything else is a ValueError naming the file and what to do. A MedSAM file read for
+    SAM's preprocessing gets a note."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint; {DOWNLOAD_HINT}")
@@ -82,5 +98,8 @@ def read_checkpoint(path: Path, model_type: str | None = None) -> tuple[ImageEnc
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise ValueError(f"{path}: weights do not fit a {found} encoder ({first}); {DOWNLOAD_HINT}") from None
+    if "medsam" in path.name.lower() and preprocess == "sam":
+        print(f"{path.name}: MedSAM's weights were fine-tuned on MedSAM's preprocessing; pass preprocess='medsam' "
+              "(--sam-preprocess medsam)", file=sys.stderr)
     weights = file_weights(path) + (f" ({MINIATURE})" if found == "tiny" else "")
     return encoder, found, weights

@@ -3,7 +3,7 @@
 `extract` writes `NAME.npy` (N, C, g, g) float16 and a sidecar `NAME.json` describing what
 produced it (encoder weights, SAM input size, preprocessing, grid, feature levels, a fingerprint
 of the images, a format version) and a sha256 of the stored data. C is 256 for the neck alone;
-an entry holding more levels (levels.py) also serves a request for fewer, never the other way round. A cache is reused only when the description matches
+an entry holding more levels (sam/levels.py) also serves a request for fewer, never the other way round. A cache is reused only when the description matches
 and the data still has that checksum; anything else (other settings, overwritten bytes, a
 truncated or empty file) is recomputed with a one-line notice. Work in progress lives in
 `NAME.partial.npy` / `NAME.partial.json` (and a progress file per rank), flushed after every
@@ -23,13 +23,13 @@ from typing import Sequence
 import numpy as np
 from tqdm import tqdm
 
-from .data import fingerprint
-from .distributed import all_true, barrier, is_main, rank, shard, world_size
-from .encoder import SAMEncoder
-from .files import locked, read_json, write_error, write_json
-from .levels import NECK, check_levels, select_levels
-from .preprocessing import ImageError
-from .split import image_name
+from ..data.loaders import fingerprint
+from ..data.split import image_name
+from ..sam.encoder import SAMEncoder
+from ..sam.levels import NECK, check_levels, select_levels
+from ..sam.preprocessing import ImageError
+from ..utils.distributed import all_true, barrier, is_main, rank, shard, world_size
+from ..utils.files import locked, read_json, write_error, write_json
 
 FORMAT_VERSION = 3  # 2: the sidecar carries a sha256 of the data; 3: levels and preprocessing
 
@@ -79,7 +79,7 @@ def _load_if_valid(path: Path, want: dict, notice: bool = True) -> np.ndarray | 
 def _superset(path: Path, want: dict) -> np.ndarray | None:
     """Regions of the levels in `want` taken from a valid entry in path's folder that holds these levels or more and
     matches in everything else (an entry of 0.3, named without the data's fingerprint, included), or None. A view of
-    its file when the levels are adjacent (levels.py)."""
+    its file when the levels are adjacent (sam/levels.py)."""
     for sidecar in sorted(path.parent.glob("*.json")):
         found = read_json(sidecar)
         have = found.get("levels", [])

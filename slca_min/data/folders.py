@@ -17,9 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .split import SPLITS, ImageFiles, Split, finish_splits
-from .files import read_csv, write_csv
+from ..utils.files import read_csv, write_csv
 from .images import IMAGE_SUFFIXES
+from .split import SPLITS, ImageFiles, Split, finish_splits
 
 ISIC_CLASSES = ("nevus", "melanoma", "seborrheic keratosis")
 SUFFIXES = (*IMAGE_SUFFIXES, ".dcm")

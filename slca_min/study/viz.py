@@ -11,9 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .files import atomic_write
-from .preprocessing import to_rgb
-from .train import METRICS
+from ..sam.preprocessing import to_rgb
+from ..train import METRICS
+from ..utils.files import atomic_write
 
 
 def upsample_attention(attention: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Synthetic shape scenes: the generic classification task the stand-in for ImageNet is pretrained on.
 
 A user with little labelled data starts from ImageNet weights; offline there are none. So the
-library pretrains a ResNet-18 on a task of its own (backbone_miniature.py), the way the miniature
+library pretrains a ResNet-18 on a task of its own (pretrain.py), the way the miniature
 encoder stands in for SAM. The task is generic visual content, 32 classes: which of eight shapes
 (ellipse, triangle, square, hexagon, cross, ring, crescent, bar) and which of four fills (flat,
 stripes, checker, dots). Everything else varies and carries no label: one to three copies, size,

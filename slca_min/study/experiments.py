@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import extract
-from .classifier import SLCAClassifier
-from .data import Split, num_classes, stratified_fraction
-from .dataset import RegionDataset
-from .encoder import SAMEncoder
-from .levels import NECK, check_levels, split_channels
-from .miniature import miniature_checkpoint
-from .train import chance_warning, classification_metrics, predict, steps_per_epoch, train
+from ..classifier import SLCAClassifier
+from ..data.dataset import RegionDataset
+from ..data.loaders import Split, num_classes, stratified_fraction
+from ..pipeline.cache import extract
+from ..sam.encoder import SAMEncoder
+from ..sam.levels import NECK, check_levels, split_channels
+from ..sam.miniature import miniature_checkpoint
+from ..train import chance_warning, classification_metrics, predict, steps_per_epoch, train
 
 DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 

@@ -2,7 +2,7 @@
 
 A Split holds images (an array or a lazy list of files, indexable, uint8 HxW or HxWx3), labels
 ((N,) int64 class indices, or (N, L) 0/1 for multi-label data such as ChestMNIST) and the class
-names. Its own module so that the loaders (data.py, folders.py) import it and not each other.
+names. Its own module so that the loaders (loaders.py, folders.py) import it and not each other.
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ..sam.preprocessing import to_rgb
 from .images import read_image
-from .preprocessing import to_rgb
 
 SPLITS = ("train", "val", "test")
 

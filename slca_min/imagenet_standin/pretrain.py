@@ -7,9 +7,9 @@ ResNet-18, pretrained to tell 32 classes of generic shapes and fills apart (shap
 phantom and no phantom label in it). It is never ImageNet, and its label says so wherever a number
 it produced appears.
 
-Built on first use (a few minutes on 2 CPU cores, once) into ~/.cache/slca_min (or the file named
-by $SLCA_BACKBONE_MINIATURE), not shipped; the file name carries a hash of the recipe, the label the
-file's own hash.
+Only the recipe lives here (pure torch); backbones.py builds the weights file on first use (a few
+minutes on 2 CPU cores, once) into ~/.cache/slca_min (or the file named by $SLCA_BACKBONE_MINIATURE),
+not shipped; the file name carries a hash of the recipe, the label the file's own hash.
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ import io
 import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +25,6 @@ import torch.nn.functional as F
 import torchvision
 from tqdm import tqdm
 
-from .files import atomic_write, build_once, cache_path, file_weights, write_json
 from .shape_scenes import CLASS_NAMES, HELD_OUT_SHAPES_SEED, SHAPES_SEED, shape_scenes
 
 RECIPE_VERSION = 1  # bump when shape_scenes or the training below change what gets built
@@ -93,38 +91,13 @@ def recipe_id(config: ShapesConfig) -> str:
     return hashlib.sha1(json.dumps({**asdict(config), "recipe": RECIPE_VERSION}, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def default_path(config: ShapesConfig = ShapesConfig()) -> Path:
-    """$SLCA_BACKBONE_MINIATURE if set, else ~/.cache/slca_min/resnet18_shapes-RECIPE.pth (XDG_CACHE_HOME respected)."""
-    return cache_path("SLCA_BACKBONE_MINIATURE", f"resnet18_shapes-{recipe_id(config)}.pth")
-
-
-def build_backbone_miniature(path: str | Path, config: ShapesConfig = ShapesConfig(), *, progress: bool = True) -> dict:
-    """Pretrain and write the ResNet-18's state dict without its fc layer (torchvision's keys), plus a .json sidecar."""
+def pretrained_state(config: ShapesConfig = ShapesConfig(), *, progress: bool = True) -> tuple[bytes, dict]:
+    """The pretrained ResNet-18's state dict without its fc layer (torchvision's keys), serialized, and what made it."""
     start = time.perf_counter()
     model, accuracy = pretrain(config, progress=progress)
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
-    buffer = io.BytesIO()  # in memory, so that the bytes do not depend on the file name
-    torch.save(state, buffer)
-    with atomic_write(path) as tmp:
-        tmp.write_bytes(buffer.getbuffer())
+    buffer = io.BytesIO()  # in memory, so that the bytes do not depend on a file name
+    torch.save({k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}, buffer)
     info = {"what": STAND_IN, "classes": list(CLASS_NAMES), "config": asdict(config), "recipe": RECIPE_VERSION,
             "held_out_accuracy": round(accuracy, 4), "seconds": round(time.perf_counter() - start, 1),
             "torch": torch.__version__}
-    write_json(Path(path).with_suffix(".json"), info)
-    return info
-
-
-def backbone_miniature(path: str | Path | None = None, *, config: ShapesConfig = ShapesConfig(),
-                       progress: bool = True) -> Path:
-    """The stand-in's weights file, built on first use (with a line saying so and how long it takes)."""
-    def build(path: Path) -> None:
-        print(f"building the stand-in for ImageNet (once; about 5 min on 2 CPU cores): {path}")
-        info = build_backbone_miniature(path, config, progress=progress)
-        print(f"built in {info['seconds']:.0f} s; held-out accuracy on its 32 shape classes "
-              f"{info['held_out_accuracy']:.3f} (chance 0.031)")
-    return build_once(Path(path) if path else default_path(config), build, what="the stand-in backbone",
-                      variable="SLCA_BACKBONE_MINIATURE")
-
-
-def miniature_label(path: Path) -> str:
-    return f"{file_weights(path)} ({STAND_IN})"
+    return buffer.getvalue(), info

@@ -15,6 +15,7 @@ similarity and max difference on untrained ViT-B; trained weights may differ).
 """
 from __future__ import annotations
 
+import sys
 import warnings
 
 import torch
@@ -33,6 +34,17 @@ def native_bf16(device: str | torch.device = "cpu") -> bool | None:
     except OSError:
         return None  # not Linux: cannot tell
     return bool({"avx512_bf16", "amx_bf16", "bf16"} & set(flags))
+
+
+def check_precision(precision: str, device: str | torch.device) -> None:
+    """An error for a precision that cannot run on `device`; a note where bf16 would be emulated (and slower)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
+    if precision == "int8" and torch.device(device).type != "cpu":
+        raise ValueError("precision='int8' runs on the CPU only; use --device cpu (a GPU runs fp32 weights in bf16)")
+    if precision == "bf16" and native_bf16(device) is False:
+        print(f"note: this {torch.device(device).type.upper()} has no native bfloat16, so bf16 runs emulated and "
+              "slower here; precision='int8' (--precision int8) is the faster choice on a CPU", file=sys.stderr)
 
 
 def quantize_int8(module: nn.Module) -> nn.Module:

@@ -27,7 +27,7 @@ PIXEL_STD = (58.395, 57.12, 57.375)
 
 class ImageError(ValueError):
     """An image the encoder cannot take. `index` is its place in the list given, so that a caller that
-    knows the images' files can name the file (cache.py, predict.py)."""
+    knows the images' files can name the file (pipeline/cache.py, pipeline/predict.py)."""
 
     def __init__(self, index: int, problem: str):
         super().__init__(f"image {index}: {problem}")
