@@ -21,6 +21,7 @@ MAY_IMPORT = {  # each room and the rooms it may import (docs/layout.md draws it
     "data": {"sam", "utils"}, "classifier": {"backbones", "gates", "slca", "sam"},
     "pipeline": MODEL | {"sam", "data", "utils"}, "study": MODEL | {"sam", "data", "pipeline", "utils"},
     "cli": MODEL | {"sam", "data", "pipeline", "study", "utils"},
+    "exercises": MODEL | {"sam", "data", "study", "utils"},
 }
 V0_3 = "2d4c945"  # the commit that made version 0.3.0
 
@@ -78,6 +79,15 @@ def test_rooms_are_small_and_every_subpackage_says_what_it_holds():
                 assert node.end_lineno - node.lineno < 120, f"{path.relative_to(REPO)}: class {node.name} over 120 lines"
     for init in PACKAGE.glob("*/__init__.py"):
         assert "import" in ast.get_docstring(ast.parse(init.read_text())).lower(), f"{init}: say what it may import"
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (REPO / ".git").exists(), reason="needs the git checkout")
+def test_no_file_of_the_package_is_ignored_by_git():
+    """A .gitignore line like `data/` would hide slca_min/data/__init__.py from every clone."""
+    files = [str(p.relative_to(REPO)) for p in PACKAGE.rglob("*.py")]
+    ignored = subprocess.run(["git", "-C", str(REPO), "check-ignore", "--no-index", *files], capture_output=True,
+                             text=True).stdout.split()
+    assert not ignored, f"ignored by .gitignore: {ignored}"
 
 
 def test_every_public_name_and_the_command_line():

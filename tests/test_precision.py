@@ -66,9 +66,10 @@ def test_bf16_regions_are_close_to_fp32_and_recorded(capsys):
 
 
 def test_bf16_without_native_support_says_so(monkeypatch, capsys):
-    from slca_min import SAMEncoder, encoder
+    from slca_min import SAMEncoder
+    from slca_min.sam import precision
 
-    monkeypatch.setattr(encoder, "native_bf16", lambda device: False)
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
     SAMEncoder.untrained("tiny", precision="bf16")
     err = capsys.readouterr().err
     assert "no native bfloat16" in err and "--precision int8" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,60 @@
+"""What every checker shares: the error a student sees, shape messages that name the axis, and a comparison
+that recognises typical mistakes before it falls back to "relative error, largest here"."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+
+class ExerciseError(AssertionError):
+    """A student's code differs from the reference; the message says how, in plain words."""
+
+
+def fail(message: str) -> None:
+    raise ExerciseError(message)
+
+
+def tensor(value, what: str) -> torch.Tensor:
+    """The student's output as a float64 tensor, or a clear error when it is not a tensor."""
+    if not isinstance(value, torch.Tensor):
+        fail(f"{what}: expected a torch.Tensor, got {type(value).__name__}")
+    return value.detach().double()
+
+
+def check_shape(value: torch.Tensor, expected: Sequence[int], axes: Sequence[str], what: str) -> None:
+    """Same shape as expected, or a message naming the first axis that differs (and a likely transpose)."""
+    got, expected = tuple(value.shape), tuple(expected)
+    if got == expected:
+        return
+    named = ", ".join(f"{a}={n}" for a, n in zip(axes, expected))
+    if len(got) != len(expected):
+        fail(f"{what}: shape {got} has {len(got)} axes; expected {expected} ({named})")
+    if sorted(got) == sorted(expected):
+        fail(f"{what}: shape {got} holds the right sizes in the wrong order; expected {expected} ({named}): "
+             "a transpose or permute is missing or wrong")
+    axis = next(i for i, (g, e) in enumerate(zip(got, expected)) if g != e)
+    fail(f"{what}: shape {got}; axis {axis} ({axes[axis]}) should be {expected[axis]}, not {got[axis]} "
+         f"(expected {expected}: {named})")
+
+
+def compare(student: torch.Tensor, reference: torch.Tensor, *, what: str, axes: Sequence[str],
+            mistakes: Sequence[tuple[str, torch.Tensor]] = (), rtol: float = 1e-4, atol: float = 1e-5) -> None:
+    """Pass when student equals reference within tolerance. Otherwise name the first known mistake that the
+    student's output matches exactly, or report the relative error and where it is largest."""
+    if torch.allclose(student, reference, rtol=rtol, atol=atol):
+        return
+    for message, wrong in mistakes:
+        if wrong.shape == student.shape and torch.allclose(student, wrong, rtol=rtol, atol=atol):
+            fail(f"{what}: {message}")
+    diff = (student - reference).abs()
+    where = [int(i) for i in torch.unravel_index(diff.argmax(), diff.shape)]
+    relative = float(diff.max() / reference.abs().max().clamp_min(1e-12))
+    place = ", ".join(f"{a} {i}" for a, i in zip(axes, where))
+    fail(f"{what}: differs from the reference (relative error {relative:.2g}); largest at {place}: "
+         f"yours {float(student[tuple(where)]):.4g}, expected {float(reference[tuple(where)]):.4g}")
+
+
+def passed(message: str) -> str:
+    print(f"passed: {message}")
+    return message
