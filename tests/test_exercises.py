@@ -66,6 +66,12 @@ class ThreeByThree(Skeleton):
         self.squeeze = nn.Conv2d(in_channels, in_channels // reduction, 3, padding=1)
 
 
+class NoBias(Skeleton):
+    def __init__(self, in_channels=256, stage_channels=(64, 128, 256, 512), reduction=4):
+        super().__init__(in_channels, stage_channels, reduction)
+        self.squeeze = nn.Conv2d(in_channels, in_channels // reduction, 1, bias=False)
+
+
 class NoReLU(Skeleton):
     def forward(self, R):
         return [torch.sigmoid(head(self.squeeze(R))) for head in self.excite]
@@ -84,7 +90,7 @@ class OneTensor(Skeleton):
 @pytest.mark.parametrize("student, fault", [
     (SqueezePerStage, "shared by all stages"), (NoSigmoid, "outside (0, 1)"), (Softmax, "softmax"),
     (PooledFirst, "same gates"), (Smoothed, "leaks between regions"), (ThreeByThree, "3x3 kernel"),
-    (NoReLU, "no ReLU after the squeeze"), (ChannelsLast, "wrong order"), (OneTensor, "return a list")])
+    (NoBias, "missing parameters"), (NoReLU, "no ReLU after the squeeze"), (ChannelsLast, "wrong order"), (OneTensor, "return a list")])
 def test_check_slca_names_the_fault(student, fault):
     with pytest.raises(ExerciseError, match=fault.replace("(", r"\(").replace(")", r"\)")):
         check_slca(student)

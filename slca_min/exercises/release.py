@@ -3,8 +3,8 @@
 In code cells the lines from `### BEGIN SOLUTION` to `### END SOLUTION` become nbgrader's stub
 (`# YOUR CODE HERE` / `raise NotImplementedError()`, at the marker's indentation); in Markdown cells they
 become `YOUR ANSWER HERE`. `### BEGIN HIDDEN TESTS` ... `### END HIDDEN TESTS` are removed, and so are all
-outputs. The same source notebooks work with nbgrader itself (`nbgrader generate_assignment`): their cells
-carry nbgrader's metadata.
+outputs; cells nbgrader locks are marked uneditable. The same source notebooks work with nbgrader itself
+(`nbgrader generate_assignment`), whose cell sources this reproduces exactly (docs/exercises.md).
 """
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ def student_version(notebook: dict, name: str = "notebook") -> dict:
         cell["source"] = "\n".join(lines)
         if cell["cell_type"] == "code":
             cell["outputs"], cell["execution_count"] = [], None
+        grading = cell["metadata"].get("nbgrader")
+        if grading:  # as nbgrader's LockCells: instructions and checks cannot be edited, no graded cell deleted
+            cell["metadata"].update({"deletable": False, **({"editable": False} if grading.get("locked") else {})})
     return notebook
 
 
