@@ -6,12 +6,12 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch.utils.data import Dataset
 
 from ..sam.preprocessing import to_rgb
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGENET = torchvision.models.ResNet18_Weights.DEFAULT.transforms()  # the channel mean and std its weights expect
 
 
 class RegionDataset(Dataset):
@@ -33,8 +33,8 @@ class RegionDataset(Dataset):
         self.rows = np.arange(len(labels)) if indices is None else np.asarray(indices)
         self.images, self.labels, self.regions = images, np.asarray(labels, dtype=np.int64)[self.rows], regions
         self.image_size, self.augment = image_size, augment
-        self.mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+        self.mean = torch.tensor(IMAGENET.mean).view(3, 1, 1)
+        self.std = torch.tensor(IMAGENET.std).view(3, 1, 1)
 
     def __len__(self) -> int:
         return len(self.labels)

@@ -29,7 +29,7 @@ from .shape_scenes import CLASS_NAMES, HELD_OUT_SHAPES_SEED, SHAPES_SEED, shape_
 
 RECIPE_VERSION = 1  # bump when shape_scenes or the training below change what gets built
 STAND_IN = "a ResNet-18 pretrained on synthetic shapes by slca_min: a stand-in for ImageNet, not ImageNet"
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+IMAGENET = torchvision.models.ResNet18_Weights.DEFAULT.transforms()  # the channel mean and std, as RegionDataset
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ QUICK = ShapesConfig(scenes=512, steps=30)  # for the tests: seconds, not minute
 def normalized(images: np.ndarray) -> torch.Tensor:
     """(N, S, S) uint8 grey -> (N, 3, S, S), ImageNet-normalized: what RegionDataset feeds the classifier."""
     x = torch.from_numpy(images).float().div(255)[:, None].expand(-1, 3, -1, -1)
-    return (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (x - torch.tensor(IMAGENET.mean).view(1, 3, 1, 1)) / torch.tensor(IMAGENET.std).view(1, 3, 1, 1)
 
 
 def pretrain(config: ShapesConfig = ShapesConfig(), *, progress: bool = True) -> tuple[torch.nn.Module, float]:
