@@ -9,8 +9,8 @@ benchmarks/study_pretrained_questions.csv (one row per question and fraction) an
 """
 from __future__ import annotations
 
+import argparse
 import math
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -90,7 +90,14 @@ def figure(rows: list[dict], path: Path) -> None:
 
 
 def main() -> None:
-    rows = load(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pretrained", help="results.csv of the pretrained setting")
+    parser.add_argument("scratch", nargs="?", help="results.csv of the from-scratch setting (the contrast)")
+    args = parser.parse_args()
+    for path in filter(None, (args.pretrained, args.scratch)):
+        if not Path(path).is_file():  # never overwrite the recorded report with an empty one
+            parser.error(f"{path}: no such results file; pass the results.csv that study_pretrained.sh wrote")
+    rows = load(args.pretrained, args.scratch)
     summary = summarize([r for r in rows if "scratch" not in r["model"]])
     write_csv(HERE / "study_pretrained_summary.csv", summary)
     table = questions(rows)
