@@ -2,7 +2,7 @@ from setuptools import find_packages, setup
 
 setup(
     name="slca_min",
-    version="0.4.0",
+    version="0.5.0",
     description="Frozen SAM features + Spatially Localized Channel Attention (SLCA) for medical image classification",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
