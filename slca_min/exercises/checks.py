@@ -15,6 +15,17 @@ def fail(message: str) -> None:
     raise ExerciseError(message)
 
 
+def call(fn, *args, what: str, hint: str = "", **kwargs):
+    """fn(*args, **kwargs), the student's code: any error becomes an ExerciseError naming `what`, except a stub's
+    NotImplementedError (not started yet), which passes through as it is."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as e:
+        fail(f"{what} raised {type(e).__name__}: {e}" + (f"; {hint}" if hint else ""))
+
+
 def tensor(value, what: str) -> torch.Tensor:
     """The student's output as a float64 tensor, or a clear error when it is not a tensor."""
     if not isinstance(value, torch.Tensor):

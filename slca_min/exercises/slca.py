@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..slca import SLCA
-from .checks import check_shape, compare, fail, passed, tensor
+from .checks import call, check_shape, compare, fail, passed, tensor
 
 IN_CHANNELS, STAGE_CHANNELS, REDUCTION = 64, (8, 16, 24), 4  # small, and every stage a different width
 HIDDEN = IN_CHANNELS // REDUCTION
@@ -15,15 +15,11 @@ MAP_AXES = ("batch B", "channel C_k", "row", "column")
 
 def check_slca(student_class: type[nn.Module]) -> str:
     """Build the student's SLCA with the reference's weights and compare shapes, range, locality and values."""
-    try:
-        student = student_class(in_channels=IN_CHANNELS, stage_channels=STAGE_CHANNELS, reduction=REDUCTION)
-    except NotImplementedError:  # not started yet: the stub's own error says so
-        raise
-    except Exception as e:
-        fail(f"{student_class.__name__}(in_channels=64, stage_channels=(8, 16, 24), reduction=4) raised "
-             f"{type(e).__name__}: {e}; keep the skeleton's arguments")
-    check_structure(student)
+    student = call(student_class, in_channels=IN_CHANNELS, stage_channels=STAGE_CHANNELS, reduction=REDUCTION,
+                   what=f"{student_class.__name__}(in_channels=64, stage_channels=(8, 16, 24), reduction=4)",
+                   hint="keep the skeleton's arguments")
     reference = SLCA(IN_CHANNELS, STAGE_CHANNELS, REDUCTION).double()
+    check_structure(student, reference)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for p in reference.parameters():
@@ -57,7 +53,7 @@ def check_slca(student_class: type[nn.Module]) -> str:
     return passed("SLCA: shared squeeze, one excite head per stage, per-region sigmoid gates, equal to the reference")
 
 
-def check_structure(student: nn.Module) -> None:
+def check_structure(student: nn.Module, reference: SLCA) -> None:
     """The skeleton's layers, with SLCA's shapes: one shared 1x1 squeeze, one 1x1 excite head per stage."""
     squeeze, excite = getattr(student, "squeeze", None), getattr(student, "excite", None)
     if isinstance(squeeze, (nn.ModuleList, list, tuple)):
@@ -78,22 +74,17 @@ def check_structure(student: nn.Module) -> None:
         if (conv.in_channels, conv.out_channels) != (c_in, c_out):
             fail(f"{name} maps {conv.in_channels} -> {conv.out_channels} channels; expected {c_in} -> {c_out} "
                  f"(in_channels={IN_CHANNELS}, reduction={REDUCTION}, stage_channels={STAGE_CHANNELS})")
-    mine, reference = set(student.state_dict()), set(SLCA(IN_CHANNELS, STAGE_CHANNELS, REDUCTION).state_dict())
-    if mine - reference:
-        fail(f"unexpected parameters {sorted(mine - reference)}: SLCA has only the squeeze and the excite heads")
-    if reference - mine:
-        fail(f"missing parameters {sorted(reference - mine)}: keep each convolution's bias (bias=True, the default)")
+    mine, theirs = set(student.state_dict()), set(reference.state_dict())
+    if mine - theirs:
+        fail(f"unexpected parameters {sorted(mine - theirs)}: SLCA has only the squeeze and the excite heads")
+    if theirs - mine:
+        fail(f"missing parameters {sorted(theirs - mine)}: keep each convolution's bias (bias=True, the default)")
 
 
 def run(student: nn.Module, R: torch.Tensor) -> list[torch.Tensor]:
     """The student's forward on R: a list with one float tensor per stage, or a message saying what came back."""
-    try:
-        with torch.no_grad():
-            out = student(R)
-    except NotImplementedError:  # not started yet: the stub's own error says so
-        raise
-    except Exception as e:
-        fail(f"forward(R) with R of shape {tuple(R.shape)} raised {type(e).__name__}: {e}")
+    with torch.no_grad():
+        out = call(student, R, what=f"forward(R) with R of shape {tuple(R.shape)}")
     if not isinstance(out, (list, tuple)):
         fail(f"forward should return a list with one attention map per stage, got {type(out).__name__}")
     if len(out) != len(STAGE_CHANNELS):
@@ -123,15 +114,10 @@ def check_integration(student_fn) -> str:
         torch.manual_seed(1)
         F_k = torch.randn(2, 3, 7, 10, dtype=torch.float64)  # H != W and neither a multiple of g
         A_k = torch.rand(2, 3, 4, 5, dtype=torch.float64)
-    try:
-        out = student_fn(F_k.clone(), A_k.clone())
-    except NotImplementedError:  # not started yet: the stub's own error says so
-        raise
-    except Exception as e:
-        fail(f"integrate(F_k of shape {tuple(F_k.shape)}, A_k of shape {tuple(A_k.shape)}) raised {type(e).__name__}: "
-             f"{e}; A_k must first be resized to F_k's (H, W) = (7, 10), rows first: "
-             "F.interpolate(A_k, size=F_k.shape[-2:], ...)")
-    out = tensor(out, "integrate's output")
+    out = tensor(call(student_fn, F_k.clone(), A_k.clone(),
+                      what=f"integrate(F_k of shape {tuple(F_k.shape)}, A_k of shape {tuple(A_k.shape)})",
+                      hint="A_k must first be resized to F_k's (H, W) = (7, 10), rows first: "
+                           "F.interpolate(A_k, size=F_k.shape[-2:], ...)"), "integrate's output")
     check_shape(out, F_k.shape, ("batch B", "channel C", "row", "column"), "integrate's output")
 
     def resized(**how):
