@@ -134,3 +134,28 @@ def test_checkpoint_errors(tmp_path):
     torch.save({"weight": torch.zeros(3)}, path)
     with pytest.raises(ValueError, match="not a SAM checkpoint"):
         SAMEncoder.from_checkpoint(path)
+
+
+@pytest.mark.parametrize("H, W", [(14, 14), (6, 9)])
+def test_both_ways_of_adding_sams_relative_positions_are_sams_attention(H, W):
+    """SDPAAttention's additive mask and its folded q and k (used in bf16 on the CPU) against SAM's Attention."""
+    from segment_anything.modeling.image_encoder import Attention, get_rel_pos
+
+    from slca_min.sam.attention import SDPAAttention, folded_attention, masked_attention
+
+    torch.manual_seed(0)
+    sam = Attention(dim=32, num_heads=2, use_rel_pos=True, input_size=(H, W))
+    for table in (sam.rel_pos_h, sam.rel_pos_w):
+        torch.nn.init.normal_(table)  # SAM initialises them to zero, which would hide a wrong term
+    x = torch.randn(3, H, W, 32)
+    expected = sam(x)
+    q, k, v = sam.qkv(x).reshape(3, H * W, 3, 2, 16).permute(2, 0, 3, 1, 4)  # (B, heads, HW, d) each
+    rel_h = torch.einsum("bnhwc,hkc->bnhwk", q.reshape(3, 2, H, W, 16), get_rel_pos(H, H, sam.rel_pos_h))
+    rel_w = torch.einsum("bnhwc,wkc->bnhwk", q.reshape(3, 2, H, W, 16), get_rel_pos(W, W, sam.rel_pos_w))
+    for attend in (folded_attention, masked_attention):
+        out = attend(q, k, v, rel_h, rel_w, scale=sam.scale)
+        torch.testing.assert_close(sam.proj(out.transpose(1, 2).reshape(3, H, W, 32)), expected, atol=1e-5, rtol=0)
+    sam.__class__ = SDPAAttention
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the folded path, through the module
+        fast = sam(x).float()
+    assert torch.nn.functional.cosine_similarity(fast.flatten(1), expected.flatten(1)).min() > 0.999

@@ -1,8 +1,9 @@
 """Faster attention for SAM's image encoder, with SAM's own maths (swapped in by SAMEncoder).
 
 "sdpa" (the default) passes SAM's decomposed relative-position term to
-F.scaled_dot_product_attention as an additive mask; "flex" adds it inside FlexAttention's kernel
-as a score_mod, so no (batch x heads x HW x HW) mask is ever built. Both equal SAM's attention
+F.scaled_dot_product_attention as an additive mask, or folds it into q and k in bfloat16 on the CPU;
+"flex" adds it inside FlexAttention's kernel as a score_mod, so no (batch x heads x HW x HW) mask is
+ever built. Both equal SAM's attention
 within float rounding (tests/test_encoder.py).
 """
 from __future__ import annotations
@@ -16,17 +17,12 @@ from torch.nn.attention.flex_attention import flex_attention
 class SDPAAttention(Attention):
     """SAM's Attention computed by F.scaled_dot_product_attention: same maths, no explicit matrices.
 
-    SAM adds a decomposed relative-position term to the attention logits; here that term is
-    passed as the additive `attn_mask`. On the GPU the mask is built for the whole batch (one
-    call: 1.7x SAM's attention in bf16 on an H200). On the CPU it is built in chunks of ~16 MB:
-    several images (or windows) at once where each one's mask is small, a few query rows of one
-    image where it is not (a full mask for ViT-B's global blocks is 800 MB per image). Buffers that
-    size are reused by the allocator instead of being mapped and page-faulted anew (1.5x on two
-    cores), and batching the small windows halved a training step of the tiny ViT (benchmarks/).
-    Swapped in by changing the class of SAM's own modules: weights and state-dict keys are untouched.
+    SAM adds a decomposed relative-position term to the attention logits. In bfloat16 on the CPU it
+    is folded into q and k (`folded_attention`): the fused kernel is so fast there that writing and
+    reading a mask would cost more than the attention itself. Elsewhere it is the additive
+    `attn_mask` (`masked_attention`). Swapped in by changing the class of SAM's own modules: weights
+    and state-dict keys are untouched.
     """
-
-    mask_elements = 4 * 2**20  # CPU: bias elements per chunk (16 MB in fp32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, _ = x.shape
@@ -34,20 +30,62 @@ class SDPAAttention(Attention):
         qkv = self.qkv(x).reshape(B, H * W, 3, heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, heads, HW, d)
         q, k, v = qkv.unbind(0)
         if not self.use_rel_pos:
-            return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(B, H, W, -1))
-        r_q = q.reshape(B, heads, H, W, -1)
-        rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, get_rel_pos(H, H, self.rel_pos_h))  # (B, heads, H, W, H)
-        rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, get_rel_pos(W, W, self.rel_pos_w))  # (B, heads, H, W, W)
-        n = B if x.is_cuda else max(1, self.mask_elements // (heads * H * W * H * W))  # images (or windows) per chunk
-        rows = H if x.is_cuda else max(1, min(H, self.mask_elements // (heads * W * H * W)))  # query rows per chunk
-        out = torch.empty_like(q)
-        for b in range(0, B, n):
-            for r in range(0, H, rows):
-                bias = rel_h[b:b + n, :, r:r + rows, :, :, None] + rel_w[b:b + n, :, r:r + rows, :, None, :]  # (n, heads, rows, W, H, W)
-                queries = slice(r * W, (r + rows) * W)
-                out[b:b + n, :, queries] = F.scaled_dot_product_attention(
-                    q[b:b + n, :, queries], k[b:b + n], v[b:b + n], attn_mask=bias.reshape(len(bias), heads, -1, H * W))
-        return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))  # out: (B, heads, HW, d); scale d**-0.5 as SAM
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            r_q = q.reshape(B, heads, H, W, -1)
+            rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, get_rel_pos(H, H, self.rel_pos_h))  # (B, heads, H, W, H)
+            rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, get_rel_pos(W, W, self.rel_pos_w))  # (B, heads, H, W, W)
+            attend = folded_attention if q.dtype == torch.bfloat16 and not x.is_cuda else masked_attention
+            out = attend(q, k, v, rel_h.to(q.dtype), rel_w.to(q.dtype), scale=self.scale)
+        return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))  # out: (B, heads, HW, d)
+
+
+def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, *,
+                     scale: float, chunk_elements: int = 4 * 2**20) -> torch.Tensor:
+    """SAM's attention with its relative-position term as an additive mask.
+
+    On the GPU the mask is built for the whole batch (one call: 1.7x SAM's attention in bf16 on an
+    H200). On the CPU it is built in chunks of `chunk_elements` (16 MB in fp32): several images (or
+    windows) at once where each one's mask is small, a few query rows of one image where it is not
+    (a full mask for ViT-B's global blocks is 800 MB per image). Buffers that size are reused by the
+    allocator instead of being mapped and page-faulted anew (1.5x on two cores), and batching the
+    small windows halved a training step of the tiny ViT (benchmarks/).
+    q, k, v: (B, heads, H*W, d); rel_h: (B, heads, H, W, H); rel_w: (B, heads, H, W, W).
+    """
+    B, heads, HW, _ = q.shape
+    H, W = rel_h.shape[-1], rel_w.shape[-1]
+    n = B if q.is_cuda else max(1, chunk_elements // (heads * HW * HW))  # images (or windows) per chunk
+    rows = H if q.is_cuda else max(1, min(H, chunk_elements // (heads * W * HW)))  # query rows per chunk
+    out = torch.empty_like(q)
+    for b in range(0, B, n):
+        for r in range(0, H, rows):
+            bias = rel_h[b:b + n, :, r:r + rows, :, :, None] + rel_w[b:b + n, :, r:r + rows, :, None, :]
+            bias = bias.reshape(len(bias), heads, -1, HW)  # (n, heads, rows, W, H, W) -> (n, heads, rows * W, HW)
+            queries = slice(r * W, (r + rows) * W)
+            out[b:b + n, :, queries] = F.scaled_dot_product_attention(q[b:b + n, :, queries], k[b:b + n], v[b:b + n],
+                                                                      attn_mask=bias, scale=scale)
+    return out
+
+
+def folded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, *,
+                     scale: float) -> torch.Tensor:
+    """SAM's attention with its relative-position term folded into the dot product: no mask is built.
+
+    SAM's logit for a query and the key in row i, column j is q.k * scale + rel_h[query, i] + rel_w[query, j].
+    That is one dot product of [q * scale, rel_h, rel_w] with [k, one_hot(i), one_hot(j)], so a plain
+    fused attention computes it. The values are padded with zeros to the same width because the CPU's
+    fused kernel takes one head size. Three times the kernel's arithmetic, but with bfloat16 on a CPU
+    with AMX that is cheaper than a (heads x HW x HW) mask: a ViT-B global block 198 -> 129 ms.
+    q, k, v: (B, heads, H*W, d); rel_h: (B, heads, H, W, H); rel_w: (B, heads, H, W, W).
+    """
+    B, heads, HW, d = q.shape
+    H, W = rel_h.shape[-1], rel_w.shape[-1]
+    key = torch.arange(HW, device=q.device)
+    key_row_column = torch.cat([F.one_hot(key // W, H), F.one_hot(key % W, W)], -1).to(q.dtype)  # (HW, H + W)
+    q = torch.cat([q * scale, rel_h.reshape(B, heads, HW, H), rel_w.reshape(B, heads, HW, W)], -1)
+    k = torch.cat([k, key_row_column.expand(B, heads, HW, H + W)], -1)
+    out = F.scaled_dot_product_attention(q, k, F.pad(v, (0, H + W)), scale=1.0)  # (B, heads, HW, d + H + W)
+    return out[..., :d]
 
 
 class FlexAttention(Attention):
