@@ -2,9 +2,8 @@
 
 "sdpa" (the default) passes SAM's decomposed relative-position term to
 F.scaled_dot_product_attention as an additive mask, or folds it into q and k in bfloat16 on the CPU;
-"flex" adds it inside FlexAttention's kernel as a score_mod, so no (batch x heads x HW x HW) mask is
-ever built. Both equal SAM's attention
-within float rounding (tests/test_encoder.py).
+"flex" adds it inside FlexAttention's kernel as a score_mod. All three equal SAM's attention within
+float rounding (tests/test_encoder.py).
 """
 from __future__ import annotations
 
@@ -74,8 +73,9 @@ def folded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: t
     SAM's logit for a query and the key in row i, column j is q.k * scale + rel_h[query, i] + rel_w[query, j].
     That is one dot product of [q * scale, rel_h, rel_w] with [k, one_hot(i), one_hot(j)], so a plain
     fused attention computes it. The values are padded with zeros to the same width because the CPU's
-    fused kernel takes one head size. Three times the kernel's arithmetic, but with bfloat16 on a CPU
-    with AMX that is cheaper than a (heads x HW x HW) mask: a ViT-B global block 198 -> 129 ms.
+    fused kernel takes one head size. Three times the kernel's arithmetic, but in bfloat16 on the
+    development CPU (AVX-512 BF16, AMX) cheaper than a (heads x HW x HW) mask: a ViT-B global block
+    198 -> 129 ms; in fp32 it is slower (benchmarks/README.md), so fp32 keeps the mask.
     q, k, v: (B, heads, H*W, d); rel_h: (B, heads, H, W, H); rel_w: (B, heads, H, W, W).
     """
     B, heads, HW, d = q.shape
