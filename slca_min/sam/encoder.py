@@ -65,7 +65,7 @@ class SAMEncoder(torch.nn.Module):
             tiny). Smaller (512, 256) is ~4x fewer tokens: much faster, features differ.
         attention: "sdpa" (default, faster than SAM's own), "flex" (FlexAttention, for GPUs) or "sam".
         fast_attention: False is the same as attention="sam" (kept for older code).
-        precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 2.5x where native)
+        precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 3.5x where native)
             or "int8" (CPU only: int8 Linear layers); the last two are faster and slightly different (precision.py).
         preprocess: "sam" (default, SamPredictor's) or "medsam" (MedSAM's, for MedSAM's weights).
     """

@@ -97,7 +97,7 @@ def encode(image_encoder: ImageEncoderViT, x: torch.Tensor, levels: Sequence[str
     taps = {block: level for level, block in blocks.items() if level in levels}
     # PatchEmbed returns (B, S/16, S/16, D) as a view of the convolution's (B, D, S/16, S/16): made
     # contiguous once here, or every block's LayerNorm copies it and its adds stride across memory
-    # (ViT-B in bf16 on 2 cores: 0.6 s of 2.9 per image). Channels-first again at the exits, so the
+    # (ViT-B in bf16 on 2 cores: 0.6 s per image). Channels-first again at the exits, so the
     # levels and the neck see what they always saw: the same numbers to the bit.
     x = image_encoder.patch_embed(x).contiguous()  # (B, S/16, S/16, D)
     if image_encoder.pos_embed is not None:

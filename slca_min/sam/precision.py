@@ -3,7 +3,7 @@ Linear layers).
 
 bf16 is torch's autocast: matrix products and convolutions in bfloat16, reductions and norms in
 fp32, weights kept in fp32. It pays where the hardware computes bfloat16 natively (every recent
-GPU; CPUs with AVX-512 BF16 or AMX; Arm cores with BF16): 2.5x on the 2-core development machine,
+GPU; CPUs with AVX-512 BF16 or AMX; Arm cores with BF16): 3.5x on the 2-core development machine,
 region cosine to fp32 0.9999 (benchmarks/README.md). Elsewhere it is emulated and slower, and
 `native_bf16` lets the library say so.
 
