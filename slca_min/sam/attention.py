@@ -28,15 +28,22 @@ class SDPAAttention(Attention):
         heads = self.num_heads
         qkv = self.qkv(x).reshape(B, H * W, 3, heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, heads, HW, d)
         q, k, v = qkv.unbind(0)
-        if not self.use_rel_pos:
-            out = F.scaled_dot_product_attention(q, k, v)
-        else:
+        rel_h = rel_w = None
+        if self.use_rel_pos:
             r_q = q.reshape(B, heads, H, W, -1)
             rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, get_rel_pos(H, H, self.rel_pos_h))  # (B, heads, H, W, H)
             rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, get_rel_pos(W, W, self.rel_pos_w))  # (B, heads, H, W, W)
-            attend = folded_attention if q.dtype == torch.bfloat16 and not x.is_cuda else masked_attention
-            out = attend(q, k, v, rel_h.to(q.dtype), rel_w.to(q.dtype), scale=self.scale)
-        return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))  # out: (B, heads, HW, d)
+        out = self.attend(q, k, v, rel_h, rel_w)  # (B, heads, HW, d)
+        return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor | None,
+               rel_w: torch.Tensor | None) -> torch.Tensor:
+        """q, k, v: (B, heads, HW, d); rel_h, rel_w: SAM's two terms, or None in a block without them. FlexAttention
+        overrides this; the projections around it are shared."""
+        if rel_h is None:
+            return F.scaled_dot_product_attention(q, k, v)
+        attend = folded_attention if q.dtype == torch.bfloat16 and not q.is_cuda else masked_attention
+        return attend(q, k, v, rel_h.to(q.dtype), rel_w.to(q.dtype), scale=self.scale)
 
 
 def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, *,
@@ -88,7 +95,7 @@ def folded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: t
     return out[..., :d]
 
 
-class FlexAttention(Attention):
+class FlexAttention(SDPAAttention):
     """SAM's Attention with FlexAttention: q.k * scale + rel_h[query, key row] + rel_w[query, key column], fused.
 
     Compiled (torch.compile) on a GPU, where the kernel is generated; eager elsewhere, which is
@@ -98,24 +105,22 @@ class FlexAttention(Attention):
 
     _compiled = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, H, W, _ = x.shape
-        heads = self.num_heads
-        qkv = self.qkv(x).reshape(B, H * W, 3, heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, heads, HW, d)
-        q, k, v = qkv.unbind(0)
-        r_q = q.reshape(B, heads, H, W, -1)
-        rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, get_rel_pos(H, H, self.rel_pos_h)).reshape(B, heads, H * W, H)
-        rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, get_rel_pos(W, W, self.rel_pos_w)).reshape(B, heads, H * W, W)
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor | None,
+               rel_w: torch.Tensor | None) -> torch.Tensor:
+        score_mod = None
+        if rel_h is not None:
+            B, heads, HW, _ = q.shape
+            H, W = rel_h.shape[-1], rel_w.shape[-1]
+            rel_h, rel_w = rel_h.reshape(B, heads, HW, H), rel_w.reshape(B, heads, HW, W)
 
-        def score_mod(score, b, h, q_idx, kv_idx):  # the key at kv_idx sits in row kv_idx // W, column kv_idx % W
-            return score + rel_h[b, h, q_idx, kv_idx // W] + rel_w[b, h, q_idx, kv_idx % W]
+            def score_mod(score, b, h, q_idx, kv_idx):  # the key at kv_idx sits in row kv_idx // W, column kv_idx % W
+                return score + rel_h[b, h, q_idx, kv_idx // W] + rel_w[b, h, q_idx, kv_idx % W]
 
         attend = flex_attention
-        if x.is_cuda:
+        if q.is_cuda:
             FlexAttention._compiled = FlexAttention._compiled or torch.compile(flex_attention)
             attend = FlexAttention._compiled
-        out = attend(q, k, v, score_mod=score_mod if self.use_rel_pos else None)  # (B, heads, HW, d)
-        return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))
+        return attend(q, k, v, score_mod=score_mod)
 
 
 ATTENTIONS = {"sam": Attention, "sdpa": SDPAAttention, "flex": FlexAttention}
