@@ -11,6 +11,8 @@ The paper's model, as forward() and _gate_hook() run it:
 Everything else extends this without a second implementation: which positions are gated (`stages`: the
 stem too), which SAM level feeds each (`sam_levels`: the multi-level reading), how A gates F (`integrate`),
 and the controls that put another gate in SLCA's place (`gate`: "none" is the plain baseline, "se", "cbam").
+gate="fusion" is the late-fusion control: no gate at all, the mean-pooled regions concatenated to the
+backbone's pooled features before its last layer (fc), the simplest way to use frozen features.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from .gates import GATES
 from .sam.levels import NECK, check_levels
 from .slca import SLCA
 
-GATE_NAMES = ("slca", "none", "se", "cbam")
+GATE_NAMES = ("slca", "none", "se", "cbam", "fusion")
+USES_REGIONS = ("slca", "fusion")  # the gates that read R
 # How A_k (in (0, 1)) gates F_k. "multiply" is the paper's reading: every gate starts near 0.5, so each
 # gated stage starts at about half strength. "residual" F*(1+A) and "rescaled" F*2A start near the identity.
 INTEGRATIONS = {"multiply": lambda f, a: f * a, "residual": lambda f, a: f * (1 + a), "rescaled": lambda f, a: f * (2 * a)}
@@ -89,13 +92,15 @@ class SLCAClassifier(nn.Module):
         channels = [built.channels[k] for k in self.stages]
         self.region_levels = check_levels(self.sam_levels) if self.sam_levels else ()  # what R holds, in LEVELS order
         widths = [in_channels] * len(self.region_levels) if isinstance(in_channels, int) else list(in_channels)
-        self.region_widths = widths if gate == "slca" else []
+        self.region_widths = widths if gate in USES_REGIONS else []
         if len(self.region_widths) != len(self.region_levels):
             raise ValueError(f"in_channels={in_channels}: one number per level of {self.region_levels}")
         self.slca = nn.ModuleDict({  # one SLCA per level, with an excite head for each position it gates
             level: SLCA(width, [c for c, fed_by in zip(channels, self.sam_levels) if fed_by == level], reduction)
             for level, width in zip(self.region_levels, self.region_widths)}) if gate == "slca" else None
         self.gates = nn.ModuleList(GATES[gate](c) for c in channels) if gate in GATES else None
+        if gate == "fusion":
+            self._add_fusion_head(sum(self.region_widths), num_classes)
         modules = dict(self.backbone.named_modules())
         for i, k in enumerate(self.stages):
             modules[built.stages[k]].register_forward_hook(self._gate_hook(i))
@@ -104,22 +109,35 @@ class SLCAClassifier(nn.Module):
     def forward(self, x: torch.Tensor, R: torch.Tensor | None = None, return_attention: bool = False):
         """x: (B, in_chans, S, S) normalized images; R: (B, C, g, g) region descriptors of `region_levels`
         (C = 256 for the neck; used by gate="slca" only)."""
-        self._maps = []
-        if self.slca is not None:
+        self._maps, self._pooled = [], None
+        if self.region_widths:
             if R is None or R.dim() != 4:
-                raise ValueError("R: region descriptors (B, C, g, g) are required when gate='slca' (see SAMEncoder.regions)")
+                raise ValueError(f"R: region descriptors (B, C, g, g) are required when gate={self.gate_type!r} "
+                                 "(see SAMEncoder.regions)")
             if R.shape[-2:] != (self.grid, self.grid):
                 raise ValueError(f"R: regions on a {tuple(R.shape[-2:])} grid, the model was built for grid={self.grid}; "
                                  "extract regions with the same grid")
             if R.shape[1] != sum(self.region_widths):
                 raise ValueError(f"R: {R.shape[1]} channels, the model reads {sum(self.region_widths)} (levels "
                                  f"{', '.join(self.region_levels)}); extract regions with levels={self.region_levels}")
+        if self.gate_type == "fusion":
+            self._pooled = R.mean(dim=(2, 3))  # (B, C): one vector per image, read by the head's pre-hook
+        elif self.slca is not None:
             maps = {level: iter(self.slca[level](part))  # each level's maps, in the order of the positions it gates
                     for level, part in zip(self.region_levels, R.split(self.region_widths, dim=1))}
             self._maps = [next(maps[level]) for level in self.sam_levels]
         logits = self.backbone(x)  # (B, num_classes); the hooks gate the stages on the way
-        maps, self._maps = self._maps, []
+        maps, self._maps, self._pooled = self._maps, [], None
         return (logits, maps) if return_attention else logits
+
+    def _add_fusion_head(self, width: int, num_classes: int) -> None:
+        """fc reads [pooled CNN features, mean-pooled R]: a new Linear, and a pre-hook that concatenates R."""
+        head = getattr(self.backbone, "fc", None)
+        if not isinstance(head, nn.Linear):
+            raise ValueError("gate='fusion' needs a ResNet backbone (a head named fc); use resnet18-152")
+        self.backbone.fc = nn.Linear(head.in_features + width, num_classes)
+        self.backbone.fc.register_forward_pre_hook(
+            lambda module, inputs: (torch.cat([inputs[0], self._pooled.to(inputs[0].dtype)], dim=1),))  # (B, F + C)
 
     def _gate_hook(self, i: int):
         """The forward hook of the i-th gated stage: returns the stage output times its gate."""
@@ -143,8 +161,8 @@ def default_stages(levels: int) -> tuple[int, ...]:
 
 def gated_positions(gate: str, stages: Sequence[int] | None, sam_levels: Sequence[str]) -> tuple[tuple, tuple]:
     """The gated positions in order and, for gate="slca", the SAM level that gates each one."""
-    if gate == "none":
-        return (), ()
+    if gate in ("none", "fusion"):
+        return (), (tuple(sam_levels) if gate == "fusion" else ())
     sam_levels = tuple(sam_levels) if gate == "slca" else ()
     stages = tuple(stages) if stages is not None else default_stages(max(len(sam_levels), 1))
     if not set(stages) <= set(POSITIONS) or len(set(stages)) != len(stages):

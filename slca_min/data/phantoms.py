@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.files import atomic_write
+from .clutter import add_clutter
 from .loaders import SPLITS
 
 PHANTOM_CLASSES = ("smooth margin", "irregular margin")
@@ -37,21 +38,51 @@ def oracle_regions(masks: np.ndarray, grid: int = 16) -> np.ndarray:
     return F.adaptive_avg_pool2d(both, grid).numpy().astype(np.float16)
 
 
-def make_phantoms(n: int, *, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+# The difficulty ladder (issue 35): level -> (lesion_scale, lesion_contrast, speckle, clutter). Level 0 is the
+# original phantom, bit for bit; each step makes the lesion smaller and fainter, the speckle stronger and adds
+# structures that are not the lesion, so that finding where to look stops being free.
+DIFFICULTY = {0: (1.0, 1.0, 1.0, 0), 1: (0.85, 0.85, 1.15, 2), 2: (0.7, 0.7, 1.3, 4), 3: (0.6, 0.55, 1.45, 6),
+              4: (0.5, 0.45, 1.6, 8)}
+TISSUE = 110.0  # the background's mean intensity, which lesion_contrast scales the lesion's darkness against
+
+
+def difficulty_knobs(difficulty: int = 0, **overrides: float | int | None) -> dict:
+    """The four knobs of a ladder level, any of them replaced by an override that is not None."""
+    if difficulty not in DIFFICULTY:
+        raise ValueError(f"difficulty={difficulty}: choose a level from {min(DIFFICULTY)} to {max(DIFFICULTY)}")
+    knobs = dict(zip(("lesion_scale", "lesion_contrast", "speckle", "clutter"), DIFFICULTY[difficulty]))
+    knobs.update({k: v for k, v in overrides.items() if v is not None})
+    if knobs["lesion_scale"] <= 0 or knobs["lesion_contrast"] < 0 or knobs["speckle"] <= 0 or knobs["clutter"] < 0:
+        raise ValueError(f"phantom knobs {knobs}: lesion_scale and speckle must be > 0, lesion_contrast and clutter >= 0")
+    return knobs
+
+
+def make_phantoms(n: int, *, size: int = 64, seed: int = 0, difficulty: int = 0, lesion_scale: float | None = None,
+                  lesion_contrast: float | None = None, speckle: float | None = None,
+                  clutter: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Synthetic ultrasound-like images: one dark lesion on a speckle background, at a random place.
 
     The class is a local property, the lesion's margin: 0 smooth (round or oval), 1 irregular
     (spiculated). Both classes have the same size and brightness distribution, so a classifier
     has to look at the lesion's edge. Returns images (n, size, size) uint8, labels (n,) int64
     and lesion masks (n, size, size) bool.
+
+    difficulty: a level of DIFFICULTY (0, the default, is the original phantom, bit for bit), or set a knob alone:
+    lesion_scale (radius x scale; 1 = 14-20 % of the side, 0.5 = 2-4 % of the area), lesion_contrast (the lesion's
+    darkness below the tissue, x contrast), speckle (its standard deviation x speckle) and clutter (that many
+    cysts, ducts, specular lines and shadowing calcifications: data/clutter.py). The labels and every lesion's
+    place and shape depend on the seed only, never on the knobs; the clutter has its own random stream.
     """
-    rng = np.random.default_rng(seed)
+    knobs = difficulty_knobs(difficulty, lesion_scale=lesion_scale, lesion_contrast=lesion_contrast,
+                             speckle=speckle, clutter=clutter)
+    rng, clutter_rng = np.random.default_rng(seed), np.random.default_rng([seed, 35])
+    shape = 4.0 / knobs["speckle"] ** 2  # gamma(k, 1/k): mean 1, standard deviation 1/sqrt(k) = speckle / 2
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     images = np.empty((n, size, size), np.uint8)
     masks = np.empty((n, size, size), bool)
     labels = rng.integers(0, 2, n)
     for i in range(n):
-        radius = size * rng.uniform(0.14, 0.2)
+        radius = size * rng.uniform(0.14, 0.2) * knobs["lesion_scale"]
         cy, cx = size * rng.uniform(0.3, 0.7, 2)
         theta, distance = np.arctan2(yy - cy, xx - cx), np.hypot(yy - cy, xx - cx)
         if labels[i] == 1:  # irregular margin: many sharp lobes
@@ -60,17 +91,24 @@ def make_phantoms(n: int, *, size: int = 64, seed: int = 0) -> tuple[np.ndarray,
         else:  # smooth margin: an oval
             edge = radius * (1 + rng.uniform(0.0, 0.2) * np.cos(2 * (theta - rng.uniform(0, np.pi))))
         masks[i] = distance <= edge
-        tissue = 110 + 25 * np.sin(xx / size * rng.uniform(2, 5) + rng.uniform(0, 6)) * np.cos(yy / size * rng.uniform(2, 5))
-        tissue = np.where(masks[i], rng.uniform(35, 60), tissue)
-        speckle = rng.gamma(4.0, 1 / 4.0, (size, size))  # multiplicative, mean 1
-        images[i] = np.clip(tissue * speckle, 0, 255).astype(np.uint8)
+        tissue = TISSUE + 25 * np.sin(xx / size * rng.uniform(2, 5) + rng.uniform(0, 6)) * np.cos(yy / size * rng.uniform(2, 5))
+        gain = 1.0
+        if knobs["clutter"]:
+            tissue, gain, _ = add_clutter(tissue, knobs["clutter"], clutter_rng, avoid=(cy, cx, radius))
+        lesion = rng.uniform(35, 60)
+        if knobs["lesion_contrast"] != 1:
+            lesion = TISSUE - knobs["lesion_contrast"] * (TISSUE - lesion)
+        tissue = np.where(masks[i], lesion, tissue) * gain
+        speckle_field = rng.gamma(shape, 1 / shape, (size, size))  # multiplicative, mean 1
+        images[i] = np.clip(tissue * speckle_field, 0, 255).astype(np.uint8)
     return images, labels.astype(np.int64), masks
 
 
 def save_phantoms(path: str | Path, *, n: int = 600, size: int = 64, seed: int = 0,
-                  split: tuple[float, float, float] = (0.7, 0.1, 0.2)) -> Path:
-    """Phantoms in MedMNIST npz format ({split}_images, {split}_labels (N, 1)), plus {split}_masks and class_names."""
-    images, labels, masks = make_phantoms(n, size=size, seed=seed)
+                  split: tuple[float, float, float] = (0.7, 0.1, 0.2), **knobs) -> Path:
+    """Phantoms in MedMNIST npz format ({split}_images, {split}_labels (N, 1)), plus {split}_masks and class_names.
+    `knobs`: difficulty= and the single knobs of make_phantoms."""
+    images, labels, masks = make_phantoms(n, size=size, seed=seed, **knobs)
     ends = np.cumsum([math.floor(f * n) for f in split[:2]])
     parts = dict(zip(SPLITS, np.split(np.arange(n), ends)))
     if min(len(p) for p in parts.values()) == 0:

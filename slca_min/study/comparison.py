@@ -6,7 +6,9 @@ image: does it use the image's own SAM features?), "probe-linear" and "probe-knn
 regions alone, no CNN), and on phantoms "probe-oracle" (a linear probe on the oracle's regions: do they
 carry the label?) and "slca-oracle" (SLCA fed a perfect segmentation built from
 the lesion masks, no SAM: does location-aware gating help at all when its input is ideal?), and
-"slca-multilevel" (the paper's second reading: five SAM levels gating the stem and stages 1-4).
+"slca-multilevel" (the paper's second reading: five SAM levels gating the stem and stages 1-4), and
+"fusion" (late fusion, no gate: the mean-pooled regions concatenated to the CNN's pooled features before its
+last layer: is gating the right way to use frozen features at all?).
 Results are rows in one CSV; a row carries every setting that can change it, rows are only ever
 added, and a rerun skips what is already there with the same setting.
 """
@@ -35,10 +37,10 @@ from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
-         "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca"}
+         "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca", "fusion": "fusion"}
 PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe, "probe-oracle": linear_probe}
 MODELS = (*GATED, *PROBES)
-USES_SAM = ("slca", "slca-shuffled", "slca-residual", "slca-multilevel", "probe-linear", "probe-knn")
+USES_SAM = ("slca", "slca-shuffled", "slca-residual", "slca-multilevel", "fusion", "probe-linear", "probe-knn")
 ORACLE = ("slca-oracle", "slca-oracle-residual", "probe-oracle")  # fed the lesion masks, no SAM
 
 
