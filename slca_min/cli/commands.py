@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ from ..pipeline.predict import image_paths, predict_images, prediction_rows
 from ..sam.levels import NECK, check_levels
 from ..study.comparison import (
     excludes_zero,
+    finished_rows,
     levels_needed,
     lowdata as lowdata_grid,
     model_setting,
@@ -32,8 +34,10 @@ from ..study.comparison import (
 from ..study.experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load_encoder, weights_label
 from ..study.viz import plot_attention, plot_lowdata, plot_metrics
 from ..train import METRICS, evaluate as evaluate_model
+from ..utils import distributed
 from ..utils.distributed import is_main, main_only
-from ..utils.files import check_writable, run_folder, write_csv, write_json
+from ..utils.files import check_writable, read_csv, run_folder, write_csv, write_json
+from . import workers
 
 
 def fit_config(args) -> FitConfig:
@@ -223,16 +227,40 @@ def predict(args) -> None:
 
 
 def lowdata(args) -> None:
+    if args.workers > 1 and distributed.world_size() > 1:
+        raise ValueError("--workers: not under torchrun, where the ranks are the workers: pass --distribute runs")
     check_writable(args.out)
     levels = levels_needed(args.models)
-    splits, encoder, regions = prepare(args, levels=levels)
+    splits, encoder, regions = prepare(args, levels=levels)  # before any worker starts: they find the regions cached
     out, config = Path(args.out), fit_config(args)
     setting = result_setting(config, splits, encoder)
-    rows = lowdata_grid(splits, regions, fractions=args.fractions, seeds=args.seeds, config=config, setting=setting,
-                        data=str(args.data), models=args.models, levels=levels, results_path=out / "results.csv",
-                        progress=not args.quiet)
+    grid = dict(fractions=args.fractions, seeds=args.seeds, models=args.models)
+    finished = lambda: finished_rows(read_csv(out / "results.csv"), setting=setting, **grid)  # noqa: E731
+    total = len(args.fractions) * len(args.seeds) * len(set(args.models))
+    run = partial(lowdata_grid, splits, regions, config=config, setting=setting, data=str(args.data), levels=levels,
+                  results_path=out / "results.csv", **grid)
+    if args.worker:  # one of --workers N: its share of the runs, then the parent summarizes
+        return run(progress=False, share=args.worker)
+    if args.workers > 1:
+        print(f"{total - len(finished())} of {total} runs to do, in {args.workers} one-thread worker processes")
+        procs = workers.spawn(args.argv, args.workers)
+        try:
+            workers.wait_for_rows(lambda: len(finished()), total, procs=procs, progress=not args.quiet)
+        except KeyboardInterrupt:
+            workers.stop(procs)
+            raise
+    elif args.distribute == "runs" and distributed.world_size() > 1:  # each rank whole runs, rank 0 waits for all
+        share = (distributed.rank(), distributed.world_size())
+        with distributed.solo():
+            run(progress=not args.quiet, share=share)
+        if not is_main():
+            return
+        workers.wait_for_rows(lambda: len(finished()), total, progress=not args.quiet)
+    else:
+        run(progress=not args.quiet)
     if not is_main():
         return
+    rows = finished()
     summary = summarize(rows)
     write_csv(out / "summary.csv", summary)
     print(f"encoder weights: {setting['weights']}")

@@ -38,6 +38,7 @@ def busy_hint() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `lowdata --workers` gives its workers
     hint = busy_hint() if "WORLD_SIZE" not in os.environ else None  # torchrun users set threads per process already
     if hint:
         print(hint, file=sys.stderr)
@@ -67,6 +68,14 @@ def number(kind, low, high=None, multiple: int = 1):
             raise argparse.ArgumentTypeError(f"{text} must be {bounds}" + (f", a multiple of {multiple}" if multiple > 1 else ""))
         return value
     return parse
+
+
+def worker_share(text: str) -> tuple[int, int]:
+    """'i/n' -> (i, n): worker i of n (set by `lowdata --workers`)."""
+    i, _, n = text.partition("/")
+    if not (i.isdigit() and n.isdigit() and int(i) < int(n)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not i/n with 0 <= i < n")
+    return int(i), int(n)
 
 
 def fraction(text: str) -> float:
@@ -237,5 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random seeds: each model runs once per fraction and seed, on the same subsets (default %(default)s)")
     p.add_argument("--out", default="runs/lowdata", help="output folder; results are added to its results.csv "
                                                          "(default %(default)s)")
+    p.add_argument("--workers", type=number(int, 1, 256), default=1,
+                   help="train this many runs side by side, in one-thread processes (e.g. the number of cores; "
+                        "default %(default)s)")
+    p.add_argument("--distribute", choices=["batches", "runs"], default="batches",
+                   help="under torchrun: split each run's batches over the ranks (DDP, default), or give each rank "
+                        "whole runs (faster for small runs; every rank must see the same --out)")
+    p.add_argument("--worker", type=worker_share, help=argparse.SUPPRESS)  # set by --workers for its workers
     return parser
 

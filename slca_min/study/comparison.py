@@ -117,7 +117,8 @@ def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray
 
 def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractions: Sequence[float], seeds: Sequence[int],
             config: FitConfig, setting: dict, data: str, models: Sequence[str] = ("baseline", "slca"),
-            levels: Sequence[str] = NECK, results_path: str | Path | None = None, progress: bool = True) -> list[dict]:
+            levels: Sequence[str] = NECK, results_path: str | Path | None = None, progress: bool = True,
+            share: tuple[int, int] = (0, 1)) -> list[dict]:
     """Every model for every (fraction, seed) under `setting` (see result_setting): the rows of this setting.
 
     `regions` hold `levels` (at least levels_needed(models)); each model reads its own (model_levels).
@@ -125,22 +126,22 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     they are), each one under the file's lock as soon as its run ends, and a rerun skips the
     (model, fraction, seed) already there with the same setting: interrupted grids resume,
     changed settings recompute, two runs into one folder keep every row.
+    `share=(i, n)`: this process does every n-th of the runs still to do, from the i-th: n workers side by side,
+    each training whole runs (they must share `results_path`; the rows of all of them are read by `finished_rows`).
     """
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ValueError(f"--models: {', '.join(unknown)} unknown; choose from {', '.join(MODELS)}")
     models, fractions, seeds = (_once(name, values) for name, values in
                                 (("models", models), ("fractions", [float(f) for f in fractions]), ("seeds", seeds)))
-    def ours(row: dict) -> bool:  # a row of one of these models, made with this setting
-        return row["model"] in models and same_setting(row, model_setting(row["model"], setting))
-
     all_rows = read_csv(results_path)
-    done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in all_rows if ours(r)}
+    done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in finished_rows(all_rows, models, setting)}
     runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
     reused = len(fractions) * len(seeds) * len(models) - len(runs)
-    if reused and is_main():
+    if reused and is_main() and share[0] == 0:
         print(f"{results_path}: {reused} of the {reused + len(runs)} runs are already there with this setting and are reused, "
               "not rerun (another --out, or deleting the file, reruns them)")
+    runs = runs[share[0]::share[1]]
     oracle = oracle_inputs(splits, config.grid) if set(ORACLE) & set(models) else None
     by_level = {want: {split: select_levels(R, levels, want) for split, R in regions.items()}
                 for want in {model_levels(m) for m in models if m in USES_SAM}}
@@ -163,11 +164,19 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
                **{k: metrics[k] for k in METRICS}, **extra, "data": data, **model_setting(model, setting)}
         # under the CSV's lock, re-read first: rows another lowdata run added meanwhile stay
         all_rows = append_rows(results_path, [row]) if results_path and is_main() else [*all_rows, row]
-    rows = [dict(r) for r in (read_csv(results_path) if results_path and is_main() else all_rows) if ours(r)]
+    return finished_rows(read_csv(results_path) if results_path and is_main() else all_rows, models, setting,
+                         fractions=fractions, seeds=seeds)
+
+
+def finished_rows(rows: Sequence[dict], models: Sequence[str], setting: dict, *, fractions: Sequence[float] | None = None,
+                  seeds: Sequence[int] | None = None) -> list[dict]:
+    """The rows (e.g. read_csv's) of `models` made with `setting`, within `fractions` and `seeds` when given, with
+    their numbers as numbers."""
+    rows = [dict(r) for r in rows if r["model"] in models and same_setting(r, model_setting(r["model"], setting))]
     for r in rows:  # CSV text -> numbers
         r.update(fraction=float(r["fraction"]), seed=int(r["seed"]), **{m: float(r[m]) for m in METRICS})
-    wanted = {(float(f), int(s)) for f in fractions for s in seeds}
-    return [r for r in rows if (r["fraction"], r["seed"]) in wanted]
+    return [r for r in rows if (fractions is None or r["fraction"] in map(float, fractions))
+            and (seeds is None or r["seed"] in map(int, seeds))]
 
 
 def _once(name: str, values: Sequence) -> list:

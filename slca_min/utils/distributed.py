@@ -2,7 +2,8 @@
 
 Launched by `torchrun --nproc_per_node=N -m slca_min ...` (WORLD_SIZE > 1 in the environment),
 `start` joins the process group (gloo on the CPU, nccl on GPUs, one GPU per local rank). Without
-torchrun every function here is the single-process identity: rank 0 of 1, no group needed.
+torchrun every function here is the single-process identity: rank 0 of 1, no group needed; the same
+holds inside `solo()`, where each rank does whole pieces of work of its own (`lowdata --distribute runs`).
 """
 from __future__ import annotations
 
@@ -30,12 +31,32 @@ def start(device: str) -> str:
     return device
 
 
+_solo = False
+
+
+def grouped() -> bool:
+    """True when this process works together with others: under torchrun, outside `solo()`."""
+    return dist.is_initialized() and not _solo
+
+
+@contextmanager
+def solo() -> Iterator[None]:
+    """Within the block this process acts alone (rank 0 of 1: no DDP, no sharding, it writes its own results)
+    although it is in a group: how each rank trains whole runs of a grid instead of sharing one small run."""
+    global _solo
+    before, _solo = _solo, True
+    try:
+        yield
+    finally:
+        _solo = before
+
+
 def rank() -> int:
-    return dist.get_rank() if dist.is_initialized() else 0
+    return dist.get_rank() if grouped() else 0
 
 
 def world_size() -> int:
-    return dist.get_world_size() if dist.is_initialized() else 1
+    return dist.get_world_size() if grouped() else 1
 
 
 def is_main() -> bool:
@@ -43,13 +64,13 @@ def is_main() -> bool:
 
 
 def barrier() -> None:
-    if dist.is_initialized():
+    if grouped():
         dist.barrier()
 
 
 def all_true(flag: bool) -> bool:
     """True on every rank only if `flag` is True on every rank."""
-    if not dist.is_initialized():
+    if not grouped():
         return flag
     t = torch.tensor([int(flag)])
     dist.all_reduce(t, op=dist.ReduceOp.MIN)
@@ -72,7 +93,7 @@ def per_rank(batch_size: int) -> int:
 
 def gather(array: np.ndarray) -> np.ndarray:
     """Every rank's block of rows (from `shard`), concatenated in rank order, on every rank."""
-    if not dist.is_initialized():
+    if not grouped():
         return array
     parts = [None] * world_size()
     dist.all_gather_object(parts, array)
@@ -81,7 +102,7 @@ def gather(array: np.ndarray) -> np.ndarray:
 
 def wrap(model: torch.nn.Module) -> torch.nn.Module:
     """DistributedDataParallel under torchrun (gradients averaged over ranks), else the model itself."""
-    if not dist.is_initialized():
+    if not grouped():
         return model
     device = next(model.parameters()).device
     return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -89,7 +110,7 @@ def wrap(model: torch.nn.Module) -> torch.nn.Module:
 
 def sampler(dataset, seed: int):
     """A DistributedSampler shuffled by `seed` (call set_epoch each epoch), or None for a plain shuffle."""
-    if not dist.is_initialized():
+    if not grouped():
         return None
     return torch.utils.data.DistributedSampler(dataset, shuffle=True, seed=seed, drop_last=False)
 

@@ -1,0 +1,66 @@
+"""Whole runs side by side: `lowdata --workers N` on one machine, `--distribute runs` under torchrun.
+
+A tiny run gains nothing from being split (a 9-image run over 8 processes is mostly waiting); eight runs
+side by side are eight times the work done. Each worker takes every N-th run of the grid (comparison.lowdata's
+`share`) and adds its rows to the one results.csv under the file's lock, so resume is unchanged: a rerun, with
+any number of workers, does only the runs whose rows are missing. The parent (or rank 0) waits for the rows
+and then summarizes them all.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from tqdm.auto import tqdm
+
+
+def spawn(argv: list[str], workers: int) -> list[tuple[subprocess.Popen, Path]]:
+    """`python -m slca_min ARGV --worker i/N` for each i, one thread each; their stderr goes to a log apiece."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # N one-thread processes: the fastest way to use N cores here
+    logs = Path(tempfile.mkdtemp(prefix="slca_min-workers-"))
+    procs = []
+    for i in range(workers):
+        log = logs / f"worker{i}.log"
+        with open(log, "w") as err:
+            procs.append((subprocess.Popen([sys.executable, "-m", "slca_min", *argv, "--worker", f"{i}/{workers}"],
+                                           env=env, stdout=subprocess.DEVNULL, stderr=err), log))
+    return procs
+
+
+def wait_for_rows(count: Callable[[], int], total: int, *, procs=(), progress: bool = True, every: float = 2.0) -> None:
+    """Wait until `count()` (rows finished) reaches `total` or every process in `procs` has ended, showing progress.
+    A worker that failed (or ended before the rows are all there) raises ChildProcessError with its last line."""
+    start = count()
+    with tqdm(total=total, initial=start, desc="runs", unit="run", disable=not progress) as bar:
+        while True:
+            done = count()
+            bar.update(done - bar.n)
+            ended = [p.poll() is not None for p, _ in procs]
+            if all(ended) if procs else done >= total:
+                break
+            time.sleep(every)
+    for i, (proc, log) in enumerate(procs):
+        if proc.returncode:
+            lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+            raise ChildProcessError(f"worker {i + 1} of {len(procs)} failed (exit {proc.returncode}): "
+                                    f"{lines[-1] if lines else 'no message'}; its log: {log}")
+    if count() < total:
+        raise ChildProcessError(f"the workers ended with {total - count()} of {total} runs missing; run the same "
+                                "command again to do them")
+    for _, log in procs:
+        log.unlink()
+    if procs:
+        log.parent.rmdir()
+
+
+def stop(procs) -> None:
+    """End the workers (on Ctrl-C): the rows they finished stay, a rerun does the rest."""
+    for proc, _ in procs:
+        proc.terminate()
+    for proc, _ in procs:
+        proc.wait()
