@@ -184,3 +184,48 @@ def no_sqrt_n(m, b):
 def test_check_paired_difference_names_the_fault(student, fault):
     with pytest.raises(ExerciseError, match=fault):
         check_paired_difference(student)
+
+
+# Reliability, fifth round (issue 34): student code that never returns, or that changes its input in place.
+class ReluInPlace(Skeleton):
+    def forward(self, R):
+        F.relu(R, inplace=True)  # the student's "cleanup" changes the caller's R
+        return super().forward(R)
+
+
+class Forever(Skeleton):
+    def forward(self, R):
+        while True:
+            try:
+                pass
+            except Exception:  # a broad except must not swallow the time limit
+                pass
+
+
+def forever(*args):
+    import time
+    while True:
+        time.sleep(0.05)
+
+
+def test_a_student_who_changes_the_input_in_place_fails():
+    with pytest.raises(ExerciseError, match="in place"):
+        check_slca(ReluInPlace)
+
+    def integrate_in_place(F_k, A_k):
+        F_k *= F.interpolate(A_k, size=F_k.shape[-2:], mode="bilinear", align_corners=False)
+        return F_k
+    with pytest.raises(ExerciseError, match="argument 1 in place"):
+        check_integration(integrate_in_place)
+
+
+@pytest.mark.parametrize("check, student", [(check_slca, Forever), (check_integration, forever),
+                                            (check_region_pooling, forever), (check_paired_difference, forever)])
+def test_code_that_never_returns_ends_in_a_message(check, student, monkeypatch):
+    import time
+    from slca_min.exercises import checks
+    monkeypatch.setattr(checks, "TIME_LIMIT", 0.3)
+    start = time.monotonic()
+    with pytest.raises(ExerciseError, match="did not return within 0.3 s"):
+        check(student)
+    assert time.monotonic() - start < 3

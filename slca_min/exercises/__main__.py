@@ -11,10 +11,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of the solution notebooks (default: %(default)s)")
     parser.add_argument("--out", default="notebooks/exercises/release", help="where the student version goes "
                         "(default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace notebooks under --out that differ from "
+                        "the student version (by default the release refuses, so that no student's work is lost)")
     args = parser.parse_args(argv)
     try:
-        for path in release(args.source, args.out):
-            print(f"wrote {path}")
+        for path, what in release(args.source, args.out, overwrite=args.overwrite):
+            print(f"{what} {path}")
     except (OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

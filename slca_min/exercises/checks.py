@@ -2,6 +2,10 @@
 that recognises typical mistakes before it falls back to "relative error, largest here"."""
 from __future__ import annotations
 
+import _thread
+import signal
+import threading
+from contextlib import contextmanager
 from typing import Sequence
 
 import torch
@@ -15,15 +19,59 @@ def fail(message: str) -> None:
     raise ExerciseError(message)
 
 
-def call(fn, *args, what: str, hint: str = "", **kwargs):
-    """fn(*args, **kwargs), the student's code: any error becomes an ExerciseError naming `what`, except a stub's
-    NotImplementedError (not started yet), which passes through as it is."""
+TIME_LIMIT = 5.0  # seconds for one call into the student's code (each check makes at most three)
+
+
+class StudentTimeout(BaseException):
+    """Raised inside the student's code when its time is up (a BaseException, so that `except Exception` in the
+    student's code cannot swallow it)."""
+
+
+@contextmanager
+def time_limit(seconds: float, what: str):
+    """Stop the block after `seconds` with a clear message. Only the main thread (where a notebook's and pytest's
+    code runs) can be interrupted: SIGALRM on Unix, else a timer that interrupts it; elsewhere the block runs as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if hasattr(signal, "setitimer"):
+        def expire(*_):
+            raise StudentTimeout
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        stop = lambda: (signal.setitimer(signal.ITIMER_REAL, 0), signal.signal(signal.SIGALRM, previous))  # noqa: E731
+    else:  # Windows: interrupt_main raises KeyboardInterrupt in the main thread
+        timer = threading.Timer(seconds, _thread.interrupt_main)
+        timer.start()
+        stop = timer.cancel
     try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
+        yield
+    except (StudentTimeout, KeyboardInterrupt) as e:
+        if isinstance(e, KeyboardInterrupt) and (hasattr(signal, "setitimer") or timer.is_alive()):
+            raise  # the user's own Ctrl-C
+        fail(f"{what} did not return within {seconds:g} s (the check's inputs are tiny: it should take well under a "
+             "second); look for a loop that never ends, or a wait")
+    finally:
+        stop()
+
+
+def call(fn, *args, what: str, hint: str = "", **kwargs):
+    """fn(*args, **kwargs), the student's code, on copies of its tensor arguments and for at most TIME_LIMIT
+    seconds: an error, a timeout or an argument changed in place becomes an ExerciseError naming `what`, except a
+    stub's NotImplementedError (not started yet), which passes through as it is."""
+    copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+    try:
+        with time_limit(TIME_LIMIT, what):
+            out = fn(*copies, **kwargs)
+    except (NotImplementedError, ExerciseError):  # a stub, or the timeout's own message
         raise
     except Exception as e:
         fail(f"{what} raised {type(e).__name__}: {e}" + (f"; {hint}" if hint else ""))
+    for i, (given, original) in enumerate(zip(copies, args)):
+        if isinstance(given, torch.Tensor) and not (given.shape == original.shape and torch.equal(given, original)):
+            fail(f"{what} changed its argument {i + 1} in place (an operation with inplace=True, `+=`, `*=` or a "
+                 "method ending in _ such as relu_): the caller's tensor is changed too; compute a new tensor instead")
+    return out
 
 
 def tensor(value, what: str) -> torch.Tensor:

@@ -210,13 +210,20 @@ def entries(cache_dir: str | Path) -> list[dict]:
     rows = []
     for sidecar in Path(cache_dir).glob("*.json"):
         info, array = read_json(sidecar), sidecar.with_suffix(".npy")
-        if "weights" not in info or not array.is_file():
-            continue  # not a cache entry, or its data is gone
+        if not is_entry(info) or not array.is_file():
+            continue  # another tool's JSON, or an entry whose data is gone
         rows.append({"file": array.name, "MiB": round((array.stat().st_size + sidecar.stat().st_size) / 2 ** 20, 1),
                      "state": "complete" if info.get("complete") else "partial (resumes)", "images": info.get("count"),
                      "levels": "+".join(info.get("levels", [])), "grid": info.get("grid"), "weights": info["weights"],
                      "last_used": sidecar.stat().st_mtime})
     return sorted(rows, key=lambda r: -r["last_used"])
+
+
+def is_entry(info: dict) -> bool:
+    """A sidecar this library wrote (any format version): the fields `cache` lists, with their types."""
+    return (isinstance(info.get("format"), int) and isinstance(info.get("weights"), str)
+            and isinstance(info.get("count"), int) and isinstance(info.get("grid"), int)
+            and all(isinstance(level, str) for level in info.get("levels", [])))
 
 
 def _notice(message: str) -> None:

@@ -1,0 +1,80 @@
+"""The fifth fault sweep (issue 34): a student's work is never overwritten, bad notebooks and foreign files get one
+line, reports never mix settings. Each test fails on 0.5.0's code."""
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from test_faults import one_line_error, run
+
+from slca_min.cli.main import main
+from slca_min.exercises.__main__ import main as release_main
+
+SOURCE = Path(__file__).parents[1] / "notebooks/exercises/source"
+
+
+def release_cli(args, capsys):
+    code = release_main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_release_never_overwrites_a_students_notebook(tmp_path, capsys):
+    out = tmp_path / "release"
+    assert release_cli([SOURCE, "--out", out], capsys)[0] == 0
+    student = next(out.rglob("01_*.ipynb"))
+    notebook = json.loads(student.read_text())
+    notebook["cells"][3]["source"] = "my answer, three hours of work"
+    student.write_text(json.dumps(notebook))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    code, _, err = release_cli([SOURCE, "--out", out], capsys)
+    assert code == 2 and one_line_error(err, student.name, "nothing was written", "--overwrite")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing changed, nothing added
+    code, out_text, _ = release_cli([SOURCE, "--out", out, "--overwrite"], capsys)
+    assert code == 0 and "my answer" not in student.read_text()
+
+
+def test_a_second_identical_release_changes_nothing(tmp_path, capsys):
+    out = tmp_path / "release"
+    assert release_cli([SOURCE, "--out", out], capsys)[0] == 0
+    code, text, _ = release_cli([SOURCE, "--out", out], capsys)
+    assert code == 0 and "wrote" not in text and text.count("unchanged") == len(list(SOURCE.rglob("*.ipynb")))
+
+
+@pytest.mark.parametrize("content, needles", [
+    ('{"cells": [{"cell_type" "code"}]}', ("not valid JSON",)),
+    ("[]", ("not a Jupyter notebook",)),
+    ('{"cells": [{"cell_type": "code", "source": "x = 1"}]}', ("cell 0 has no metadata",)),
+])
+def test_a_broken_notebook_is_named_and_nothing_is_written(tmp_path, capsys, content, needles):
+    source = tmp_path / "source"
+    source.mkdir()
+    for path in SOURCE.rglob("*.ipynb"):
+        (source / path.name).write_bytes(path.read_bytes())
+    (source / "99_broken.ipynb").write_text(content)
+    code, _, err = release_cli([source, "--out", tmp_path / "release"], capsys)
+    assert code == 2 and one_line_error(err, "99_broken.ipynb", *needles)
+    assert not (tmp_path / "release").exists() or not list((tmp_path / "release").rglob("*.ipynb"))
+
+
+def test_two_releases_at_once_write_one_complete_set(tmp_path):
+    out, codes = tmp_path / "release", []
+    threads = [threading.Thread(target=lambda: codes.append(release_main([str(SOURCE), "--out", str(out)])))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [0, 0]
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(p.name for p in SOURCE.rglob("*.ipynb"))
+
+
+def test_cache_lists_around_another_tools_json(workdir, capsys):
+    assert run(["extract", "--data", "p.npz", "--checkpoint", "untrained", "--grid", "4", "--quiet"], capsys)[0] == 0
+    (workdir / "cache/other-tool.json").write_text('{"weights": null, "count": null}')
+    (workdir / "cache/other-tool.npy").write_bytes(b"x")
+    (workdir / "cache/list.json").write_text("[1, 2]")
+    capsys.readouterr()
+    code = main(["cache", "--cache-dir", "cache"])
+    captured = capsys.readouterr()
+    assert code == 0 and not captured.err and "3 entries" in captured.out and "other-tool" not in captured.out
