@@ -78,3 +78,44 @@ def test_cache_lists_around_another_tools_json(workdir, capsys):
     code = main(["cache", "--cache-dir", "cache"])
     captured = capsys.readouterr()
     assert code == 0 and not captured.err and "3 entries" in captured.out and "other-tool" not in captured.out
+
+
+REPORT = Path(__file__).parents[1] / "benchmarks/study_pretrained_report.py"
+RECORDED = ["study_pretrained_summary.csv", "study_pretrained_questions.csv", "study_pretrained.png"]
+ROW = {"model": "baseline", "fraction": "0.1", "seed": "0", "auc": "0.8", "balanced_acc": "0.7", "precision": "",
+       "train_precision": "fp32", "backbone_weights": "resnet18_shapes-b345b58f.pth", "epochs": "10"}
+
+
+def results(path, rows):
+    from slca_min.utils.files import write_csv
+
+    write_csv(path, rows)
+    return path
+
+
+@pytest.mark.parametrize("case, needles", [
+    ("empty", ("no result rows",)),
+    ("header", ("no result rows",)),
+    ("bf16 and fp32", ("rows of slca", "train_precision", "bf16, fp32")),
+    ("scratch and weights", ("rows of slca", "backbone_weights", "none")),
+])
+def test_the_report_refuses_what_it_cannot_pair_and_keeps_the_recorded_study(tmp_path, case, needles):
+    import subprocess
+    import sys
+
+    rows = [{**ROW, "model": m, "seed": str(s)} for m in ("baseline", "slca") for s in range(4)]
+    if case == "bf16 and fp32":
+        rows += [{**r, "train_precision": "bf16"} for r in rows if r["model"] == "slca"]
+    if case == "scratch and weights":
+        rows[-1]["backbone_weights"] = "none"
+    path = tmp_path / "results.csv"
+    if case == "empty":
+        path.write_text("")
+    elif case == "header":
+        path.write_text(",".join(ROW) + "\n")
+    else:
+        results(path, rows)
+    recorded = {name: (REPORT.parent / name).read_bytes() for name in RECORDED}
+    done = subprocess.run([sys.executable, str(REPORT), str(path)], capture_output=True, text=True)
+    assert done.returncode != 0 and one_line_error(done.stderr, str(path), *needles), done.stderr
+    assert {name: (REPORT.parent / name).read_bytes() for name in RECORDED} == recorded
