@@ -11,6 +11,7 @@ imagenet_standin/; ResNet-18 only) or the path of a state dict with the model's 
 """
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,14 +101,21 @@ def _load_body(model: nn.Module, path: Path, name: str) -> None:
                          f"that architecture") from None
 
 
+DOWNLOAD_TIMEOUT = 60.0  # seconds without an answer before the ImageNet download gives up (a network that hangs)
+
+
 def _torchvision(name: str, num_classes: int, imagenet: bool) -> Backbone:
     weights = torchvision.models.get_model_weights(name).DEFAULT if imagenet else None
+    before = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)  # torch.hub's download waits forever otherwise
     try:
         model = torchvision.models.get_model(name, weights=weights)
-    except Exception as e:  # offline, proxy, disk full, ...
+    except Exception as e:  # offline, proxy, a server that never answers, disk full, ...
         raise OSError(f"backbone_weights='imagenet': cannot fetch {weights} ({type(e).__name__}: {e}); go online once "
                       f"(weights are cached in {torch.hub.get_dir()}) or use --backbone-weights miniature, the offline "
                       "stand-in (backbone_weights='miniature')") from None
+    finally:
+        socket.setdefaulttimeout(before)
     if name in RESNETS:
         model.fc = nn.Linear(model.fc.in_features, num_classes)
         expansion = type(model.layer1[0]).expansion  # 1 for BasicBlock, 4 for Bottleneck

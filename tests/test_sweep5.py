@@ -5,7 +5,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_faults import one_line_error, run
+from test_faults import SMALL, one_line_error, run
 
 from slca_min.cli.main import main
 from slca_min.exercises.__main__ import main as release_main
@@ -119,3 +119,76 @@ def test_the_report_refuses_what_it_cannot_pair_and_keeps_the_recorded_study(tmp
     done = subprocess.run([sys.executable, str(REPORT), str(path)], capture_output=True, text=True)
     assert done.returncode != 0 and one_line_error(done.stderr, str(path), *needles), done.stderr
     assert {name: (REPORT.parent / name).read_bytes() for name in RECORDED} == recorded
+
+
+def test_a_damaged_remembered_encoder_names_the_option(workdir, capsys, miniature):
+    import shutil
+
+    shutil.copy(miniature, workdir / "enc.pth")
+    assert main(["train", "--data", "p.npz", "--out", "run", "--checkpoint", "enc.pth", *SMALL]) == 0
+    (workdir / "enc.pth").write_bytes(b"not a checkpoint any more")
+    code, err = run(["evaluate", "--data", "p.npz", "--model", "run/model.pt", "--quiet"], capsys)
+    assert code == 2 and one_line_error(err, "enc.pth", "pass --checkpoint FILE", "cannot be loaded")
+    assert "download" not in err
+
+
+def test_evaluate_reuses_the_models_precision(workdir, capsys):
+    assert main(["train", "--data", "p.npz", "--out", "run", "--precision", "bf16", *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--data", "p.npz", "--model", "run/model.pt", "--quiet"]) == 0
+    assert "regions, these are" not in capsys.readouterr().err  # bf16 regions, as trained: no note
+
+
+def test_evaluating_a_baseline_loads_no_encoder(workdir, capsys, monkeypatch):
+    assert main(["train", "--data", "p.npz", "--out", "run", "--no-slca", *SMALL]) == 0
+    import slca_min.cli.commands as commands
+
+    monkeypatch.setattr(commands, "load_encoder", lambda *a, **k: pytest.fail("an encoder was loaded"))
+    assert main(["evaluate", "--data", "p.npz", "--model", "run/model.pt", "--quiet"]) == 0
+
+
+def test_bad_backbone_weights_are_refused_before_the_data_are_read(workdir, capsys):
+    (workdir / "bad.pt").write_bytes(b"junk")
+    code, err = run(["lowdata", "--data", "p.npz", "--backbone-weights", "bad.pt", *SMALL], capsys)
+    assert code == 2 and one_line_error(err, "bad.pt", "not a state dict")
+    assert "data:" not in capsys.readouterr().out and not (workdir / "cache").exists()
+
+
+def test_an_imagenet_download_that_never_answers_times_out(tmp_path, monkeypatch):
+    import socket
+
+    import slca_min.backbones as backbones
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections, never answers
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{silent.getsockname()[1]}")
+    monkeypatch.setattr(backbones, "DOWNLOAD_TIMEOUT", 1.0)
+    with pytest.raises(OSError, match="cannot fetch .*timed out.*--backbone-weights miniature"):
+        backbones.build_backbone("resnet18", 2, "imagenet")
+    silent.close()
+    assert socket.getdefaulttimeout() is None
+
+
+def test_a_tiny_checkpoint_is_the_miniature_only_by_its_sidecar(tmp_path, miniature):
+    import shutil
+
+    import torch
+
+    from slca_min import SAMEncoder
+    from slca_min.sam.checkpoints import MINIATURE, UNKNOWN_TINY
+    from slca_min.utils.files import sha256_of
+
+    random = tmp_path / "random.pth"
+    torch.save({f"image_encoder.{k}": v for k, v in SAMEncoder.untrained("tiny").image_encoder.state_dict().items()},
+               random)
+    assert UNKNOWN_TINY in SAMEncoder.from_checkpoint(random).weights
+    shutil.copy(miniature, tmp_path / "copy.pth")
+    assert UNKNOWN_TINY in SAMEncoder.from_checkpoint(tmp_path / "copy.pth").weights  # no sidecar: unknown
+    shutil.copy(miniature.with_suffix(".json"), tmp_path / "copy.json")
+    assert MINIATURE in SAMEncoder.from_checkpoint(tmp_path / "copy.pth").weights
+    sidecar = {**json.loads(miniature.with_suffix(".json").read_text()), "sha256": sha256_of(miniature)}
+    (tmp_path / "random.json").write_text(json.dumps(sidecar))  # the miniature's sidecar, naming other bytes
+    assert UNKNOWN_TINY in SAMEncoder.from_checkpoint(random).weights

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ..backbones import build_backbone
 from ..data.dataset import RegionDataset
 from ..data.images import allow_large_images
 from ..data.loaders import ImageFiles, fingerprint, load_data
@@ -31,7 +32,8 @@ from ..study.comparison import (
     result_setting,
     summarize,
 )
-from ..study.experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit, load_encoder, weights_label
+from ..sam.loading import load_encoder, weights_label
+from ..study.experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit
 from ..study.viz import plot_attention, plot_lowdata, plot_metrics
 from ..train import METRICS, evaluate as evaluate_model
 from ..utils import distributed
@@ -41,6 +43,10 @@ from . import workers
 
 
 def fit_config(args) -> FitConfig:
+    """The fit settings. Backbone weights other than none are loaded once here, so that a bad file or a download that
+    fails is reported before the data are loaded and their regions extracted."""
+    if args.backbone_weights != "none":
+        build_backbone(args.backbone, 2, args.backbone_weights)
     return FitConfig(backbone=args.backbone, image_size=args.image_size, epochs=args.epochs, lr=args.lr,
                      batch_size=args.batch_size, grid=args.grid or 16, backbone_weights=args.backbone_weights,
                      class_weights=args.class_weights, min_steps=args.min_steps, recalibrate_bn=args.recalibrate_bn,
@@ -49,19 +55,27 @@ def fit_config(args) -> FitConfig:
 
 
 def encoder_of(args):
-    return load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device, precision=args.precision,
-                        preprocess=args.sam_preprocess or "sam")
+    try:
+        return load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device,
+                            precision=args.precision or "fp32", preprocess=args.sam_preprocess or "sam")
+    except (ValueError, OSError) as e:
+        if not getattr(args, "remembered", None):
+            raise
+        raise ValueError(f"{args.checkpoint}: the encoder this model was trained with, as model.pt remembers it, cannot "
+                         f"be loaded ({str(e).split('; ')[0].removeprefix(str(args.checkpoint) + ': ')}); pass "
+                         f"--checkpoint FILE with the weights it was trained with ({args.remembered})") from None
 
 
-def prepare(args, need_regions: bool = True, levels=NECK):
-    """Load and check the data, then the encoder, then the regions of `levels` (cached)."""
+def prepare(args, need_regions: bool = True, levels=NECK, need_encoder: bool = True):
+    """Load and check the data, then the encoder (unless not needed: None), then the regions of `levels` (cached)."""
     if args.allow_large_images:
         allow_large_images()
     splits = load_data(args.data, split=getattr(args, "split_fractions", (0.7, 0.1, 0.2)))
-    encoder = encoder_of(args)
+    encoder = encoder_of(args) if need_encoder or need_regions else None
     print(f"data: {args.data} ({', '.join(f'{k} {len(v)}' for k, v in splits.items())}; "
           f"classes: {', '.join(splits['train'].class_names)})")
-    print(f"encoder: {weights_label(encoder)}, SAM input {encoder.sam_input} px")
+    if encoder:
+        print(f"encoder: {weights_label(encoder)}, SAM input {encoder.sam_input} px")
     regions = None
     if need_regions:
         name = Path(args.data).stem if Path(args.data).suffix in (".npz", ".csv") else Path(args.data).name
@@ -88,8 +102,9 @@ def demo(args) -> None:
     if not data.is_file():
         save_phantoms(data, n=args.n, size=args.size, seed=0)
     args.data = str(data)
+    config = fit_config(args)
     splits, encoder, regions = prepare(args)
-    label, rows, models, config = weights_label(encoder), [], {}, fit_config(args)
+    label, rows, models = weights_label(encoder), [], {}
     with main_only(run_folder(args.out)) as out:
         for name in ("baseline", "slca"):
             print(f"training {name} ({args.epochs} epochs, {args.backbone}, {args.image_size} px)")
@@ -141,8 +156,8 @@ def train(args) -> None:
     out = Path(args.out or f"runs/train-{name}")
     with main_only(run_folder(out)) as staging:  # made (and checked writable) before any work; rank 0 only
         sam_levels = args.sam_levels or NECK
-        splits, encoder, regions = prepare(args, need_regions=gate == "slca", levels=sam_levels)
         config = fit_config(args)
+        splits, encoder, regions = prepare(args, need_regions=gate == "slca", levels=sam_levels)
         label = weights_label(encoder) if gate == "slca" else NO_SAM
         model, history, metrics = fit(splits, regions, gate=gate, config=config, fraction=args.fraction, seed=args.seed,
                                       integrate=args.integrate, sam_levels=sam_levels, progress=not args.quiet)
@@ -166,7 +181,8 @@ def evaluate(args) -> None:
     uses_sam = saved["gate"] == "slca"
     if uses_sam:  # the model's settings unless the user asks for others (then refused below)
         use_model_settings(args, saved)
-    splits, encoder, regions = prepare(args, need_regions=uses_sam, levels=check_levels(args.sam_levels or NECK))
+    splits, encoder, regions = prepare(args, need_regions=uses_sam, levels=check_levels(args.sam_levels or NECK),
+                                       need_encoder=uses_sam)  # a baseline reads no SAM: no encoder is loaded
     check_model(saved, args.model, class_names=splits["train"].class_names, encoder=encoder, grid=args.grid,
                 sam_levels=args.sam_levels if uses_sam else None)
     data = splits[args.split]
@@ -183,12 +199,14 @@ def evaluate(args) -> None:
 
 
 def use_model_settings(args, saved: dict) -> None:
-    """SAM input, grid, levels and preprocessing of an SLCA model.pt, where the command line leaves them open."""
+    """SAM input, grid, levels, preprocessing and precision of an SLCA model.pt, where the command line leaves them
+    open."""
     args.sam_input, args.grid = args.sam_input or saved["sam_input"], args.grid or saved["grid"]
     args.sam_levels = args.sam_levels or saved["sam_levels"]
     args.sam_preprocess = args.sam_preprocess or saved["preprocess"]
+    args.precision = args.precision or saved.get("precision") or "fp32"
     if args.checkpoint is None and saved.get("checkpoint"):  # the encoder it was trained with (its hash is checked)
-        args.checkpoint = saved["checkpoint"]
+        args.checkpoint, args.remembered = saved["checkpoint"], saved["weights"]
         if args.checkpoint not in ("untrained", "miniature") and not Path(args.checkpoint).is_file():
             raise FileNotFoundError(f"the model was trained with the encoder in {args.checkpoint} ({saved['weights']}), "
                                     "which is not there any more; pass --checkpoint FILE with those weights")
@@ -231,8 +249,8 @@ def lowdata(args) -> None:
         raise ValueError("--workers: not under torchrun, where the ranks are the workers: pass --distribute runs")
     check_writable(args.out)
     levels = levels_needed(args.models)
-    splits, encoder, regions = prepare(args, levels=levels)  # before any worker starts: they find the regions cached
     out, config = Path(args.out), fit_config(args)
+    splits, encoder, regions = prepare(args, levels=levels)  # before any worker starts: they find the regions cached
     setting = result_setting(config, splits, encoder)
     grid = dict(fractions=args.fractions, seeds=args.seeds, models=args.models)
     finished = lambda: finished_rows(read_csv(out / "results.csv"), setting=setting, **grid)  # noqa: E731

@@ -173,8 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--sam-input", type=number(int, 64, 1024, multiple=16),
                         help="SAM input side, a multiple of 16 up to 1024 (default: the encoder's own, 1024 for SAM "
                              "checkpoints and 256 for the tiny encoder; smaller is faster and changes the features)")
-    common.add_argument("--precision", choices=["fp32", "bf16", "int8"], default="fp32",
-                        help="arithmetic: fp32 (default, faithful); bf16 (bfloat16 autocast for extraction and training, "
+    common.add_argument("--precision", choices=["fp32", "bf16", "int8"],
+                        help="arithmetic: fp32 (default, faithful; evaluate/predict: the model's own); bf16 (bfloat16 autocast for extraction and training, "
                              "about 2x where the CPU or GPU has native bf16; region cosine 0.9999 to fp32); int8 (extraction "
                              "only, CPU only, about 1.9x; cosine >= 0.9994). Part of the cache key and of every result")
     common.add_argument("--sam-preprocess", choices=["sam", "medsam"],

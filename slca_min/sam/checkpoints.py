@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
-from ..utils.files import file_weights
+from ..utils.files import file_weights, read_json, sha256_of
 from .preprocessing import PIXEL_MEAN, PIXEL_STD
 
 # Tiny keeps SAM's layout in miniature: four global-attention blocks, the last one feeding the neck, after a
@@ -25,8 +25,10 @@ ENCODER_CONFIGS = {
 }
 PATCH = 16
 DOWNLOAD_HINT = "download it with: python data_scripts/download_sam_checkpoint.py vit_b"
-# Meta published no "tiny" SAM: a tiny checkpoint is the miniature (miniature.py), and its label says what it is.
+# Meta published no "tiny" SAM. A tiny checkpoint is the miniature (miniature.py) only when the sidecar that built it
+# says so (its recipe, and the file's hash); any other tiny file is labelled as unknown, never by its size.
 MINIATURE = "a tiny ViT pretrained on synthetic lesion masks by slca_min: a stand-in, not Segment Anything"
+UNKNOWN_TINY = "a tiny encoder of unknown origin: no miniature's recipe and hash beside it; not Segment Anything"
 
 
 def build_image_encoder(model_type: str) -> ImageEncoderViT:
@@ -101,5 +103,14 @@ def read_checkpoint(path: Path, model_type: str | None = None, *,
     if "medsam" in path.name.lower() and preprocess == "sam":
         print(f"{path.name}: MedSAM's weights were fine-tuned on MedSAM's preprocessing; pass preprocess='medsam' "
               "(--sam-preprocess medsam)", file=sys.stderr)
-    weights = file_weights(path) + (f" ({MINIATURE})" if found == "tiny" else "")
+    weights = file_weights(path)
+    if found == "tiny":
+        weights += f" ({MINIATURE if built_as_miniature(path) else UNKNOWN_TINY})"
     return encoder, found, weights
+
+
+def built_as_miniature(path: Path) -> bool:
+    """True when the sidecar build_miniature writes (PATH.json) names a recipe and these bytes' sha256 (sidecars of
+    0.5 and earlier name no hash: their recipe is taken as it is)."""
+    info = read_json(path.with_suffix(".json"))
+    return "recipe" in info and info.get("sha256", sha256_of(path)) == sha256_of(path)

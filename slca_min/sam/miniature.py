@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..utils.files import atomic_write, build_once, cache_path, write_json
+from ..utils.files import atomic_write, build_once, cache_path, sha256_of, write_json
 from .checkpoints import ENCODER_CONFIGS
 from .encoder import SAMEncoder
 from .lesion_scenes import HELD_OUT_SEED, PRETRAIN_SEED, lesion_scenes
@@ -152,7 +152,8 @@ def build_miniature(path: str | Path, config: PretrainConfig = PretrainConfig(),
         tmp.write_bytes(buffer.getbuffer())
     info = {"what": "tiny ImageEncoderViT pretrained on synthetic lesion masks (a stand-in, not SAM's weights)",
             "config": asdict(config), "recipe": RECIPE_VERSION, "held_out_decoder_dice": round(decoder_dice, 4),
-            "seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__}
+            "seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__,
+            "sha256": sha256_of(path)}  # the file's identity: its label follows this, never its size
     write_json(Path(path).with_suffix(".json"), info)
     return info
 

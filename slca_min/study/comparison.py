@@ -32,7 +32,8 @@ from ..sam.levels import LEVELS, NECK, check_levels, select_levels
 from ..train import METRICS, chance_warning, classification_metrics
 from ..utils.distributed import is_main
 from ..utils.files import append_rows, read_csv
-from .experiments import NO_SAM, FitConfig, fit, weights_label
+from ..sam.loading import weights_label
+from .experiments import NO_SAM, FitConfig, fit
 from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
 

@@ -1,12 +1,12 @@
-"""What the command line and the notebooks share: pick the encoder, cache regions, fit one model.
+"""What the command line and the notebooks share: cache regions, fit one model.
 
-Kept apart from the core so that a notebook and `python -m slca_min` run the same code.
+Kept apart from the core so that a notebook and `python -m slca_min` run the same code. The encoder is picked
+and labelled in sam/loading.py (its names are importable from here too, as the notebooks do).
 """
 from __future__ import annotations
 
 import hashlib
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,55 +19,10 @@ from ..data.loaders import Split, num_classes, stratified_fraction
 from ..pipeline.cache import extract
 from ..sam.encoder import SAMEncoder
 from ..sam.levels import NECK, check_levels, split_channels
-from ..sam.miniature import miniature_checkpoint
+from ..sam.loading import DEFAULT_CHECKPOINT, load_encoder, short_label, weights_label  # noqa: F401 (notebooks import them from here)
 from ..train import chance_warning, classification_metrics, predict, steps_per_epoch, train
 
-DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
-
-
-def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None = None,
-                 device: str = "cpu", precision: str = "fp32", preprocess: str = "sam") -> SAMEncoder:
-    """The checkpoint given; else SAM ViT-B at checkpoints/sam_vit_b_01ec64.pth; else the miniature (built on
-    first use). checkpoint="untrained": the untrained tiny encoder (random weights, labelled as such);
-    "miniature": the miniature. `encoder.source` says which, for model.pt: "untrained", "miniature" or the file."""
-    options = dict(sam_input=sam_input, device=device, precision=precision, preprocess=preprocess)
-    if str(checkpoint) == "untrained":
-        encoder = SAMEncoder.untrained("tiny", seed=0, **options)
-        encoder.source = "untrained"
-        return encoder
-    if checkpoint is None:
-        checkpoint = DEFAULT_CHECKPOINT if DEFAULT_CHECKPOINT.is_file() else "miniature"
-    if str(checkpoint) == "miniature":
-        encoder = SAMEncoder.from_checkpoint(miniature_checkpoint(), **options)
-        encoder.source = "miniature"
-        return encoder
-    return SAMEncoder.from_checkpoint(checkpoint, **options)
-
-
 NO_SAM = "not used (no SAM)"  # the weights column of a model that does not use SAM (baseline, SE, CBAM)
-
-
-def weights_label(encoder: SAMEncoder) -> str:
-    """The encoder's weights (and precision unless fp32, preprocessing unless SAM's), with a warning attached when
-    they are random."""
-    label = encoder.weights if encoder.precision == "fp32" else f"{encoder.weights}, {encoder.precision}"
-    label += ", MedSAM preprocessing" if encoder.preprocessing == "medsam" else ""
-    return label if encoder.trained else f"{label} (UNTRAINED: a pipeline check, not a SAM result)"
-
-
-def short_label(label: str) -> str:
-    """A weights label short enough for a figure title or a repeated printout (the full one goes in every file):
-    the miniature as "miniature 223d5031 (stand-in, not SAM)", a file as its name and hash, random weights as
-    UNTRAINED; the precision and preprocessing it names are kept."""
-    digest = re.search(r"sha256:([0-9a-f]{8})", label)
-    suffix = "".join(f", {extra}" for extra in ("int8", "bf16", "MedSAM preprocessing") if f", {extra}" in label)
-    if label.startswith("untrained"):
-        return f"untrained {label.split()[1].rstrip(',')}{suffix} (UNTRAINED)"
-    if "stand-in, not Segment Anything" in label:
-        return f"miniature {digest[1]}{suffix} (stand-in, not SAM)"
-    if "stand-in for ImageNet" in label:
-        return f"stand-in for ImageNet {digest[1]} (not ImageNet)"
-    return f"{label.split(' ', 1)[0]} {digest[1]}{suffix}" if digest else label
 
 
 def cache_key(encoder: SAMEncoder, grid: int, levels=NECK) -> str:

@@ -69,8 +69,9 @@ def paired_questions(rows: Sequence[dict], questions: Sequence[tuple[str, str, s
 
 
 def print_questions(table: Sequence[dict], *, by: str = "fraction", half_width: float = 0.03) -> None:
-    print(f"paired differences of test AUC, same subsets and seeds [95% t-interval] (seeds won); * excludes 0")
+    print("paired differences of test AUC, same subsets and seeds [95% t-interval] (seeds won); * excludes 0")
     for q in table:
-        print(f"{q['question']:<34}{by} {q[by]:<6}  {q['diff']:+.3f} [{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}] "
+        where = f"{by} {q[by]}" + (f", fraction {q['fraction']:g}" if by != "fraction" and "fraction" in q else "")
+        print(f"{q['question']:<34}{where:<22}  {q['diff']:+.3f} [{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}] "
               f"({q['seeds_won']}/{q['seeds']}){' *' if q['excludes_0'] else '  '}  half-width {q['half_width']:.3f}, "
               f"seeds for {half_width:g}: {q[f'seeds_for_half_width_{half_width:g}']}")

@@ -52,13 +52,17 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def file_weights(path: str | Path) -> str:
-    """'name sha256:12345678': a short, checkable name for the weights in a file."""
+def sha256_of(path: str | Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return f"{Path(path).name} sha256:{digest.hexdigest()[:8]}"
+    return digest.hexdigest()
+
+
+def file_weights(path: str | Path) -> str:
+    """'name sha256:12345678': a short, checkable name for the weights in a file."""
+    return f"{Path(path).name} sha256:{sha256_of(path)[:8]}"
 
 
 def write_json(path: str | Path, content) -> None:
