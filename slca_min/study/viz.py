@@ -152,3 +152,36 @@ def attention_on_mask(maps: torch.Tensor, masks: np.ndarray) -> tuple[np.ndarray
         ratios.append((inside.mean() / outside.mean()).item())
         contrasts.append(((inside.mean(1) - outside.mean(1)).abs() / (outside.std(1) + 1e-8)).mean().item())
     return np.array(ratios), np.array(contrasts)
+
+
+def plot_difficulty_levels(levels: Sequence[int], *, per_class: int = 2, size: int = 64, seed: int = 0,
+                           path: str | Path | None = None):
+    """The phantoms' difficulty ladder at a glance: one row per level, `per_class` phantoms of each class, the
+    lesion's outline (its mask, which only the oracle sees) drawn in the right-hand copy of each."""
+    from ..data.phantoms import difficulty_knobs, make_phantoms
+
+    columns = 4 * per_class
+    fig, axes = plt.subplots(len(levels), columns, figsize=(1.3 * columns, 1.45 * len(levels) + 0.5), squeeze=False)
+    for row, level in zip(axes, levels):
+        images, labels, masks = make_phantoms(40, size=size, seed=seed, difficulty=level)
+        chosen = [i for c in (0, 1) for i in np.flatnonzero(labels == c)[:per_class]]
+        for k, i in enumerate(chosen):
+            for j, outline in enumerate((False, True)):
+                ax = row[2 * k + j]
+                ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+                if outline:
+                    ax.contour(masks[i], levels=[0.5], colors="yellow", linewidths=0.6)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if not outline:
+                    ax.set_title(("smooth", "irregular")[labels[i]], fontsize=7)
+        knobs = difficulty_knobs(level)
+        row[0].set_ylabel(f"level {level}\nsize x{knobs['lesion_scale']:g}, contrast x{knobs['lesion_contrast']:g}\n"
+                          f"speckle x{knobs['speckle']:g}, clutter {knobs['clutter']}", fontsize=6)
+    fig.suptitle("Phantoms by difficulty level (pairs: the image, then its lesion outlined); the class is the lesion's "
+                 "margin, never the clutter", fontsize=8)
+    fig.tight_layout()
+    if path:
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    return fig
