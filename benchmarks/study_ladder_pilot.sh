@@ -6,14 +6,19 @@
 # The recorded run split the levels over two one-thread processes:
 #   OMP_NUM_THREADS=1 benchmarks/study_ladder_pilot.sh 0 2 4 &
 #   OMP_NUM_THREADS=1 benchmarks/study_ladder_pilot.sh 1 3 &
-# Then: python benchmarks/study_ladder_report.py --pilot runs/ladder-pilot-d*/results.csv
+# A second part, added after the first showed levels 2-4 at chance for both models: is the task learnable there at
+# all? The baseline with the whole training split (fraction 1.0, 420 images), 3 seeds, levels 1-4:
+#   OMP_NUM_THREADS=1 FULL_DATA=1 benchmarks/study_ladder_pilot.sh 1 3 &
+#   OMP_NUM_THREADS=1 FULL_DATA=1 benchmarks/study_ladder_pilot.sh 2 4 &
+# Then: python benchmarks/study_ladder_report.py --prefix study_ladder_pilot runs/ladder-pilot-d*/results.csv
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 for level in "${@:-0 1 2 3 4}"; do
     data=data/phantoms-d$level-n1600.npz
     [ -f "$data" ] || python data_scripts/make_phantoms.py --n 1600 --size 64 --seed 0 --difficulty "$level" \
         --split 0.2625 0.0375 0.7 --out "$data"
+    if [ "${FULL_DATA:-0}" = 1 ]; then models=baseline fractions=1.0; else models=baseline,slca-oracle fractions=0.1; fi
     python -m slca_min lowdata --data "$data" --epochs 10 --min-steps 100 --image-size 64 --quiet \
-        --models baseline,slca-oracle --fractions 0.1 --seeds 0 1 2 --backbone-weights miniature \
+        --models $models --fractions $fractions --seeds 0 1 2 --backbone-weights miniature \
         --out "runs/ladder-pilot-d$level"
 done

@@ -114,10 +114,14 @@ def pretrain(config: PretrainConfig = PretrainConfig(), *, progress: bool = True
 
 
 def probe_dice(encoder: SAMEncoder, *, train_scenes: int = 512, test_scenes: int = 256, steps: int = 300,
-               progress: bool = False) -> float:
+               scenes: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = False) -> float:
     """How well the frozen encoder's embedding separates lesion from background: the held-out Dice of a fresh
-    MaskHead trained on its embeddings (the same probe for every encoder)."""
-    images, masks = lesion_scenes(train_scenes + test_scenes, seed=HELD_OUT_SEED)
+    MaskHead trained on its embeddings (the same probe for every encoder). `scenes`: (images, masks at 4x the
+    encoder's grid) of train_scenes + test_scenes other images (e.g. phantoms of a difficulty level), instead of
+    held-out lesion scenes."""
+    images, masks = scenes if scenes is not None else lesion_scenes(train_scenes + test_scenes, seed=HELD_OUT_SEED)
+    if len(images) != train_scenes + test_scenes:
+        raise ValueError(f"scenes: {len(images)} images, expected train_scenes + test_scenes = {train_scenes + test_scenes}")
     embedding, masks = encoder.embed(list(images), batch_size=64), torch.from_numpy(masks)  # (N, 256, 16, 16)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
