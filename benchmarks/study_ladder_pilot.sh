@@ -7,9 +7,12 @@
 #   OMP_NUM_THREADS=1 benchmarks/study_ladder_pilot.sh 0 2 4 &
 #   OMP_NUM_THREADS=1 benchmarks/study_ladder_pilot.sh 1 3 &
 # A second part, added after the first showed levels 2-4 at chance for both models: is the task learnable there at
-# all? The baseline with the whole training split (fraction 1.0, 420 images), 3 seeds, levels 1-4:
-#   OMP_NUM_THREADS=1 FULL_DATA=1 benchmarks/study_ladder_pilot.sh 1 3 &
-#   OMP_NUM_THREADS=1 FULL_DATA=1 benchmarks/study_ladder_pilot.sh 2 4 &
+# all? The baseline with the whole training split (fraction 1.0, 420 images). The recorded run, for lack of time,
+# seed 0 only, at levels 2 and 4, one one-thread process each (FULL_DATA=1 with the levels as arguments runs all
+# three seeds):
+#   OMP_NUM_THREADS=1 python -m slca_min lowdata --data data/phantoms-d2-n1600.npz --epochs 10 --min-steps 100 \
+#       --image-size 64 --quiet --models baseline --fractions 1.0 --seeds 0 --backbone-weights miniature \
+#       --out runs/ladder-pilot-d2          (and the same for level 4)
 # Then: python benchmarks/study_ladder_report.py --prefix study_ladder_pilot runs/ladder-pilot-d*/results.csv
 set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}

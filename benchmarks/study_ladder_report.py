@@ -85,10 +85,11 @@ def figure(rows: list[dict], table: list[dict]) -> plt.Figure:
             ax.errorbar(x, diff, yerr=[diff - [q["ci95_low"] for q in q], [q["ci95_high"] for q in q] - diff],
                         marker="o", capsize=3, label=f"fraction {fraction:g}")
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set(xlabel="difficulty level", ylabel="paired AUC difference [95% CI]", title=question)
+        ax.set(xlabel="difficulty level", ylabel="paired AUC difference [95% CI]")
+        ax.set_title(question, fontsize=9)
         ax.legend(fontsize=6)
-    fig.suptitle("Difficulty ladder of the phantoms: ResNet-18 from the stand-in for ImageNet (not ImageNet); SLCA "
-                 "reads the miniature encoder (a stand-in, not SAM)", fontsize=8)
+    fig.suptitle("Difficulty ladder of the phantoms: ResNet-18 from the stand-in for ImageNet (not ImageNet);\n"
+                 "SLCA reads the miniature encoder (a stand-in, not SAM)", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -13,12 +13,13 @@ from typing import Sequence
 
 import numpy as np
 
+from ..train import METRICS
 from ..utils.files import read_csv
 from .stats import paired_difference, t975
 
 # Columns a run produced (or that name the run), not settings that made it.
-OUTCOMES = {"model", "fraction", "seed", "n_train", "acc", "auc", "balanced_acc", "f1", "sensitivity", "specificity",
-            "n_params", "best_epoch", "val_auc", "at_chance", "single_class", "note", "data"}
+OUTCOMES = {*METRICS, "model", "fraction", "seed", "n_train", "n_params", "best_epoch", "val_auc", "at_chance",
+            "single_class", "note", "data"}
 
 
 def load_results(path: str | Path, *, rename: str = "") -> list[dict]:
