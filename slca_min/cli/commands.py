@@ -36,7 +36,6 @@ from ..sam.loading import load_encoder, weights_label
 from ..study.experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit
 from ..study.viz import plot_attention, plot_lowdata, plot_metrics
 from ..train import METRICS, evaluate as evaluate_model
-from ..utils import distributed
 from ..utils.distributed import is_main, main_only
 from ..utils.files import check_writable, read_csv, run_folder, write_csv, write_json
 from . import workers
@@ -245,8 +244,6 @@ def predict(args) -> None:
 
 
 def lowdata(args) -> None:
-    if args.workers > 1 and distributed.world_size() > 1:
-        raise ValueError("--workers: not under torchrun, where the ranks are the workers: pass --distribute runs")
     check_writable(args.out)
     levels = levels_needed(args.models)
     out, config = Path(args.out), fit_config(args)
@@ -259,22 +256,7 @@ def lowdata(args) -> None:
                   results_path=out / "results.csv", **grid)
     if args.worker:  # one of --workers N: its share of the runs, then the parent summarizes
         return run(progress=False, share=args.worker)
-    if args.workers > 1:
-        print(f"{total - len(finished())} of {total} runs to do, in {args.workers} one-thread worker processes")
-        procs = workers.spawn(args.argv, args.workers)
-        try:
-            workers.wait_for_rows(lambda: len(finished()), total, procs=procs, progress=not args.quiet)
-        except KeyboardInterrupt:
-            workers.stop(procs)
-            raise
-    elif args.distribute == "runs" and distributed.world_size() > 1:  # each rank whole runs, rank 0 waits for all
-        share = (distributed.rank(), distributed.world_size())
-        with distributed.solo():
-            run(progress=not args.quiet, share=share)
-        if not is_main():
-            return
-        workers.wait_for_rows(lambda: len(finished()), total, progress=not args.quiet)
-    else:
+    if not workers.side_by_side(args, run, count=lambda: len(finished()), total=total):
         run(progress=not args.quiet)
     if not is_main():
         return

@@ -18,6 +18,33 @@ from typing import Callable
 
 from tqdm.auto import tqdm
 
+from ..utils import distributed
+
+
+def side_by_side(args, run: Callable, *, count: Callable[[], int], total: int) -> bool:
+    """Train the grid's runs side by side when the command line asks for it, and wait (rank 0) until all `total`
+    rows are there (`count()` of them now); False when it does not ask (the caller runs the grid in order).
+    `run(progress=..., share=(i, n))` trains share i of n of the runs still to do."""
+    if args.workers > 1:
+        if distributed.world_size() > 1:
+            raise ValueError("--workers: not under torchrun, where the ranks are the workers: pass --distribute runs")
+        print(f"{total - count()} of {total} runs to do, in {args.workers} one-thread worker processes")
+        procs = spawn(args.argv, args.workers)
+        try:
+            wait_for_rows(count, total, procs=procs, progress=not args.quiet)
+        except KeyboardInterrupt:
+            stop(procs)
+            raise
+        return True
+    if args.distribute == "runs" and distributed.world_size() > 1:  # each rank whole runs, alone
+        share = (distributed.rank(), distributed.world_size())
+        with distributed.solo():
+            run(progress=not args.quiet, share=share)
+        if distributed.is_main():
+            wait_for_rows(count, total, progress=not args.quiet)
+        return True
+    return False
+
 
 def spawn(argv: list[str], workers: int) -> list[tuple[subprocess.Popen, Path]]:
     """`python -m slca_min ARGV --worker i/N` for each i, one thread each; their stderr goes to a log apiece."""
