@@ -98,6 +98,7 @@ def results(path, rows):
     ("header", ("no result rows",)),
     ("bf16 and fp32", ("rows of slca", "train_precision", "bf16, fp32")),
     ("scratch and weights", ("rows of slca", "backbone_weights", "none")),
+    ("two library versions", ("rows of slca", "library", "0.4.0, 0.5.0")),  # a file an older version began
 ])
 def test_the_report_refuses_what_it_cannot_pair_and_keeps_the_recorded_study(tmp_path, case, needles):
     import subprocess
@@ -108,6 +109,10 @@ def test_the_report_refuses_what_it_cannot_pair_and_keeps_the_recorded_study(tmp
         rows += [{**r, "train_precision": "bf16"} for r in rows if r["model"] == "slca"]
     if case == "scratch and weights":
         rows[-1]["backbone_weights"] = "none"
+    for r in rows:
+        r["library"] = "0.5.0"
+    if case == "two library versions":
+        rows[-1]["library"] = "0.4.0"
     path = tmp_path / "results.csv"
     if case == "empty":
         path.write_text("")
