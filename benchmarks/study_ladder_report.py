@@ -97,7 +97,8 @@ def figure(rows: list[dict], table: list[dict]) -> plt.Figure:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", help="results.csv of each level")
-    parser.add_argument("--prefix", default="study_ladder", help="names of the outputs in benchmarks/ (default %(default)s)")
+    parser.add_argument("--prefix", default="study_ladder", help="names of the outputs, in benchmarks/ unless a path "
+                                                                 "(default %(default)s)")
     args = parser.parse_args()
     try:  # everything is read and computed before anything is written: a failed run leaves the recorded report
         rows = load(args.results)
@@ -107,9 +108,10 @@ def main() -> None:
                for s in summarize([r for r in rows if r["level"] == level])]
     table = ladder_questions(rows)
     fig = figure(rows, table)
-    write_csv(HERE / f"{args.prefix}_summary.csv", summary)
-    write_csv(HERE / f"{args.prefix}_questions.csv", table)
-    with atomic_write(HERE / f"{args.prefix}.png") as tmp:
+    outputs = [HERE / f"{args.prefix}{end}" for end in ("_summary.csv", "_questions.csv", ".png")]
+    write_csv(outputs[0], summary)
+    write_csv(outputs[1], table)
+    with atomic_write(outputs[2]) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     for label in dict.fromkeys(f"{r['model']}: {r['weights']}" for r in rows if r["model"] in ("slca", "slca-oracle")):
         print(label)
@@ -120,7 +122,7 @@ def main() -> None:
               f"{s['balanced_acc_mean']:>11.3f} ± {s['balanced_acc_std']:.3f}")
     print()
     print_questions(table, by="level")
-    print(f"wrote benchmarks/{args.prefix}_summary.csv, {args.prefix}_questions.csv, {args.prefix}.png")
+    print(f"wrote {', '.join(map(str, outputs))}")
 
 
 if __name__ == "__main__":
