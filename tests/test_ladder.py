@@ -74,3 +74,33 @@ def test_fusion_reads_each_image_own_pooled_regions():
     assert model.backbone.fc.in_features == 512 + 256
     with pytest.raises(ValueError, match="required when gate='fusion'"):
         model(x)
+
+
+def test_the_ladder_report_pairs_by_level_and_refuses_other_data(tmp_path):
+    import csv
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from slca_min.utils.files import write_csv
+
+    script = Path(__file__).parents[1] / "benchmarks/study_ladder_report.py"
+    for level in (0, 1):
+        write_csv(tmp_path / f"d{level}.csv", [
+            {"model": m, "fraction": "0.1", "seed": s, "auc": 0.6 + 0.1 * level + (0.02 + 0.01 * s) * (m == "slca-oracle"),
+             "balanced_acc": 0.6, "acc": 0.6, "f1_macro": 0.6, "data": f"data/phantoms-d{level}-n1600.npz",
+             "weights": "w", "epochs": 10}
+            for m in ("baseline", "slca-oracle") for s in range(3)])
+    done = subprocess.run([sys.executable, str(script), "--prefix", str(tmp_path / "out"), str(tmp_path / "d0.csv"),
+                           str(tmp_path / "d1.csv")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    questions = list(csv.DictReader(open(tmp_path / "out_questions.csv")))
+    assert [(q["question"], q["level"]) for q in questions] == [("slca-oracle - baseline", "0"),
+                                                               ("slca-oracle - baseline", "1")]
+    assert all(abs(float(q["diff"]) - 0.03) < 1e-9 and q["seeds_won"] == "3" for q in questions)
+    assert (tmp_path / "out.png").is_file() and len(list(csv.DictReader(open(tmp_path / "out_summary.csv")))) == 4
+    write_csv(tmp_path / "other.csv", [{"model": "baseline", "fraction": "0.1", "seed": 0, "auc": 0.5,
+                                        "balanced_acc": 0.5, "data": "mine.npz"}])
+    refused = subprocess.run([sys.executable, str(script), "--prefix", str(tmp_path / "x"), str(tmp_path / "other.csv")],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "not a ladder file" in refused.stderr and not (tmp_path / "x.png").exists()
