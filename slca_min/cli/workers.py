@@ -28,8 +28,9 @@ def side_by_side(args, run: Callable, *, count: Callable[[], int], total: int) -
     if args.workers > 1:
         if distributed.world_size() > 1:
             raise ValueError("--workers: not under torchrun, where the ranks are the workers: pass --distribute runs")
-        print(f"{total - count()} of {total} runs to do, in {args.workers} one-thread worker processes")
-        procs = spawn(args.argv, args.workers)
+        todo = total - count()
+        print(f"{todo} of {total} runs to do, in {args.workers} one-thread worker processes")
+        procs = spawn(args.argv, min(args.workers, todo)) if todo else []
         try:
             wait_for_rows(count, total, procs=procs, progress=not args.quiet)
         except KeyboardInterrupt:

@@ -127,8 +127,9 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     they are), each one under the file's lock as soon as its run ends, and a rerun skips the
     (model, fraction, seed) already there with the same setting: interrupted grids resume,
     changed settings recompute, two runs into one folder keep every row.
-    `share=(i, n)`: this process does every n-th of the runs still to do, from the i-th: n workers side by side,
-    each training whole runs (they must share `results_path`; the rows of all of them are read by `finished_rows`).
+    `share=(i, n)`: this process does the runs still to do among every n-th run of the grid, from the i-th: n
+    workers side by side, each training whole runs (they must share `results_path`; `finished_rows` reads the
+    rows of all of them).
     """
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
@@ -137,12 +138,14 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
                                 (("models", models), ("fractions", [float(f) for f in fractions]), ("seeds", seeds)))
     all_rows = read_csv(results_path)
     done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in finished_rows(all_rows, models, setting)}
-    runs = [(f, s, m) for f, s, m in itertools.product(fractions, seeds, models) if (m, float(f), int(s)) not in done]
-    reused = len(fractions) * len(seeds) * len(models) - len(runs)
-    if reused and is_main() and share[0] == 0:
-        print(f"{results_path}: {reused} of the {reused + len(runs)} runs are already there with this setting and are reused, "
-              "not rerun (another --out, or deleting the file, reruns them)")
-    runs = runs[share[0]::share[1]]
+    grid = list(itertools.product(fractions, seeds, models))
+    runs = [(f, s, m) for f, s, m in grid if (m, float(f), int(s)) not in done]
+    if len(runs) < len(grid) and is_main() and share[0] == 0:
+        print(f"{results_path}: {len(grid) - len(runs)} of the {len(grid)} runs are already there with this setting and "
+              "are reused, not rerun (another --out, or deleting the file, reruns them)")
+    if share[1] > 1:  # shared by position in the whole grid, so that a worker that starts late takes the same runs
+        mine = set(grid[share[0]::share[1]])
+        runs = [run for run in runs if run in mine]
     oracle = oracle_inputs(splits, config.grid) if set(ORACLE) & set(models) else None
     by_level = {want: {split: select_levels(R, levels, want) for split, R in regions.items()}
                 for want in {model_levels(m) for m in models if m in USES_SAM}}
