@@ -64,3 +64,20 @@ def test_torchrun_ranks_taking_whole_runs_give_the_rows_of_one_process(workdir, 
     assert result.returncode == 0, result.stderr[-3000:]
     assert rows(workdir / "ranks/results.csv") == sequential
     assert len(list(csv.DictReader(open(workdir / "ranks/summary.csv")))) == 2
+
+
+def test_a_late_worker_takes_the_runs_of_its_place_in_the_grid(workdir):
+    """Shares are fixed by a run's place in the whole grid, not in the list of runs still to do: a worker that starts
+    after another finished a run neither skips a run nor repeats one (linear probes: no training, instant)."""
+    from slca_min import load_data
+    from slca_min.study.comparison import lowdata
+    from slca_min.study.experiments import FitConfig
+
+    splits = load_data("p.npz")
+    grid = dict(fractions=[1.0], seeds=[0, 1, 2, 3], config=FitConfig(grid=4), setting={"study": "share"}, data="p.npz",
+                models=["probe-oracle"], results_path=workdir / "r.csv", progress=False)
+    lowdata(splits, {}, **{**grid, "seeds": [0]})  # worker 0 has finished its first run before worker 1 starts
+    late = lowdata(splits, {}, **grid, share=(1, 2))
+    assert sorted(r["seed"] for r in late) == [0, 1, 3]  # its own two runs, seeds 1 and 3, and the row already there
+    assert sorted(r["seed"] for r in lowdata(splits, {}, **grid, share=(0, 2))) == [0, 1, 2, 3]
+    assert len(list(csv.DictReader(open(workdir / "r.csv")))) == 4  # each run once
