@@ -63,27 +63,38 @@ def ladder_questions(rows: list[dict]) -> list[dict]:
 
 
 def figure(rows: list[dict], table: list[dict]) -> plt.Figure:
-    asked = [q for q in dict.fromkeys(q["question"] for q in table)]
-    fig, axes = plt.subplots(1, 1 + len(asked), figsize=(3.3 * (1 + len(asked)), 3.4), squeeze=False)
+    asked = list(dict.fromkeys(q["question"] for q in table))
+    columns = min(4, 1 + len(asked))
+    rows_of_panels = -(-(1 + len(asked)) // columns)
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(3.6 * columns, 3.3 * rows_of_panels), squeeze=False)
+    for ax in axes.flat[1 + len(asked):]:
+        ax.axis("off")
     fractions = sorted({r["fraction"] for r in rows})
+    ladder = sorted({r["level"] for r in rows})
     ax = axes[0, 0]
     for model in (m for m in MODELS if any(r["model"] == m for r in rows)):
         for fraction in fractions:
             levels = sorted({r["level"] for r in rows if r["model"] == model and r["fraction"] == fraction})
+            if not levels:
+                continue
             values = [np.array([r["auc"] for r in rows if r["model"] == model and r["fraction"] == fraction
                                 and r["level"] == level]) for level in levels]
             ax.errorbar(levels, [v.mean() for v in values], yerr=[v.std() for v in values], marker="o", capsize=2,
                         label=f"{model}, {fraction:g}", ls="-" if fraction == fractions[-1] else ":")
-    ax.set(xlabel="difficulty level", ylabel="test AUC (mean ± std over seeds)", title="models")
+    ax.set(xlabel="difficulty level", ylabel="test AUC (mean ± std over seeds)", title="models (fraction)",
+           xticks=ladder)
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize=6)
-    for ax, question in zip(axes[0, 1:], asked):
+    ax.legend(fontsize=5.5)
+    for ax, question in zip(axes.flat[1:], asked):
+        ax.set_xticks(ladder)
         for k, fraction in enumerate(fractions):
             q = [q for q in table if q["question"] == question and q["fraction"] == fraction]
+            if not q:
+                continue
             x = np.array([q["level"] for q in q]) + 0.08 * (k - (len(fractions) - 1) / 2)
             diff = np.array([q["diff"] for q in q])
             ax.errorbar(x, diff, yerr=[diff - [q["ci95_low"] for q in q], [q["ci95_high"] for q in q] - diff],
-                        marker="o", capsize=3, label=f"fraction {fraction:g}")
+                        marker="o", capsize=3, label=f"fraction {fraction:g}", color=f"C{k}")
         ax.axhline(0, color="grey", lw=0.8)
         ax.set(xlabel="difficulty level", ylabel="paired AUC difference [95% CI]")
         ax.set_title(question, fontsize=9)
