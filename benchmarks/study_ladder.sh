@@ -9,7 +9,10 @@
 #   4. slca-multilevel at levels 0 and 1, fraction 0.1; fusion at levels 0 and 1, fraction 0.02
 # Each lowdata call trains its runs two at a time (--workers 2: two one-thread processes on the 2 cores).
 #   benchmarks/study_ladder.sh [FIRST_WAVE]     (e.g. 3 to start at wave 3)
-# Then: python benchmarks/study_ladder_report.py runs/ladder-d*/results.csv
+# The recorded run (2026-12-04, 2-core AMD EPYC): waves 1, 2's fusion, 3, then wave 4's slca-multilevel at level 1
+# (`lowdata ... --models slca-multilevel --fractions 0.1 --out runs/ladder-d1`); level 2 and the rest of wave 4 were
+# not run (time; docs/study.md says why). Its rows: benchmarks/ladder/results-d{0,1}.csv.
+# Then: python benchmarks/study_ladder_report.py benchmarks/ladder/results-d*.csv   (or runs/ladder-d*/results.csv)
 set -euo pipefail
 export OMP_NUM_THREADS=2  # the parent's extraction; the workers take one thread each
 seeds=(0 1 2 3 4 5 6 7 8 9)
