@@ -167,9 +167,13 @@ def test_an_imagenet_download_that_never_answers_times_out(tmp_path, monkeypatch
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen()  # accepts connections, never answers
+    import torch
+    import torchvision.models._api as weights_api
+
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/resnet18-f37072fd.pth"  # instead of download.pytorch.org
+    monkeypatch.setattr(weights_api, "load_state_dict_from_url",
+                        lambda _, *args, **kwargs: torch.hub.load_state_dict_from_url(url, *args, **kwargs))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{silent.getsockname()[1]}")
-    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{silent.getsockname()[1]}")
     monkeypatch.setattr(backbones, "DOWNLOAD_TIMEOUT", 1.0)
     with pytest.raises(OSError, match="cannot fetch .*timed out.*--backbone-weights miniature"):
         backbones.build_backbone("resnet18", 2, "imagenet")

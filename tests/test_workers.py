@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import pytest
+
+SLOW = pytest.mark.skipif(os.environ.get("SLCA_SLOW") != "1", reason="set SLCA_SLOW=1 (about 15 s each)")
 from test_distributed import torchrun
 from test_faults import SMALL
 
@@ -46,6 +48,7 @@ def test_two_workers_give_the_rows_of_one_process_and_resume(workdir, sequential
     assert {(s["model"], s["seeds"]) for s in summary} == {("baseline", "2"), ("slca-oracle", "2")}
 
 
+@SLOW
 def test_a_failing_worker_is_named_in_one_line(workdir):
     """Workers whose training fails (made to fail by a sitecustomize on their path): the parent ends with one line."""
     (workdir / "inject").mkdir()
@@ -59,6 +62,7 @@ def test_a_failing_worker_is_named_in_one_line(workdir):
     assert last.startswith("error: worker 1 of 2 failed (exit 2): error: injected failure; its log: "), last
 
 
+@SLOW
 def test_torchrun_ranks_taking_whole_runs_give_the_rows_of_one_process(workdir, sequential):
     result = torchrun("-m", "slca_min", *GRID, "--out", "ranks", "--distribute", "runs", cwd=workdir)
     assert result.returncode == 0, result.stderr[-3000:]
