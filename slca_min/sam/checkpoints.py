@@ -113,4 +113,4 @@ def built_as_miniature(path: Path) -> bool:
     """True when the sidecar build_miniature writes (PATH.json) names a recipe and these bytes' sha256 (sidecars of
     0.5 and earlier name no hash: their recipe is taken as it is)."""
     info = read_json(path.with_suffix(".json"))
-    return "recipe" in info and info.get("sha256", sha256_of(path)) == sha256_of(path)
+    return "recipe" in info and ("sha256" not in info or info["sha256"] == sha256_of(path))
