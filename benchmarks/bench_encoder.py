@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,11 +25,15 @@ import torch
 CONFIGS = {  # name: (path, sam_input, attention, precision, devices)
     "official SamPredictor loop, 1024": ("official", 1024, "sam", "fp32", ("cpu", "cuda")),
     "SAMEncoder.embed, SAM attention, 1024": ("embed", 1024, "sam", "fp32", ("cpu", "cuda")),
-    "SAMEncoder.embed, SDPA attention, 1024": ("embed", 1024, "sdpa", "fp32", ("cpu", "cuda")),
-    "SAMEncoder.embed, SDPA attention, bf16 autocast, 1024": ("embed", 1024, "sdpa", "bf16", ("cpu",)),
-    "SAMEncoder.embed, SDPA attention, int8 (CPU), 1024": ("embed", 1024, "sdpa", "int8", ("cpu",)),
-    "SAMEncoder.embed, Flex attention (GPU), 1024": ("embed", 1024, "flex", "fp32", ("cuda",)),
-    "SAMEncoder.embed, SDPA attention, 512": ("embed", 512, "sdpa", "fp32", ("cpu", "cuda")),
+    "SAMEncoder.embed, auto attention, 1024": ("embed", 1024, "auto", "fp32", ("cpu", "cuda")),
+    "SAMEncoder.embed, masked attention, 1024": ("embed", 1024, "masked", "fp32", ("cuda",)),
+    "SAMEncoder.embed, folded attention, 1024": ("embed", 1024, "folded", "fp32", ("cuda",)),
+    "SAMEncoder.embed, flex attention, 1024": ("embed", 1024, "flex", "fp32", ("cuda",)),
+    "SAMEncoder.embed, bf16, auto attention, 1024": ("embed", 1024, "auto", "bf16", ("cpu",)),
+    "SAMEncoder.embed, bf16, masked attention, 1024": ("embed", 1024, "masked", "bf16", ("cpu",)),
+    "SAMEncoder.embed, bf16, folded attention, 1024": ("embed", 1024, "folded", "bf16", ("cpu",)),
+    "SAMEncoder.embed, int8 (CPU), auto attention, 1024": ("embed", 1024, "auto", "int8", ("cpu",)),
+    "SAMEncoder.embed, auto attention, 512": ("embed", 512, "auto", "fp32", ("cpu", "cuda")),
 }
 
 
@@ -36,7 +43,7 @@ def images(n: int) -> list[np.ndarray]:
 
 
 def measure(name: str, model_type: str, n: int, batch_size: int, device: str) -> dict:
-    """One configuration: a warm-up image, then n timed images; returns outputs for the comparison."""
+    """One configuration: a warm-up batch, then n timed images; returns outputs for the comparison."""
     from segment_anything import SamPredictor
 
     from slca_min import SAMEncoder
@@ -45,7 +52,7 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     path, sam_input, attention, precision, _ = CONFIGS[name]
     encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, attention=attention, device=device,
                                    precision=precision)
-    data = images(n + 1)
+    data = images(n + batch_size)
     if path == "official":
         predictor = SamPredictor(build_sam(encoder.image_encoder).to(device))
 
@@ -58,52 +65,74 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     else:
         def run(batch):
             return encoder.embed(batch, batch_size=batch_size).cpu()
-    run(data[:1])  # warm-up
+    run(data[:batch_size])  # warm-up, at the timed batches' shapes ('auto' times its kernels here, if it has to)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    out = run(data[1:])
+    out = run(data[batch_size:])
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
+    kernels = ", ".join(f"{kind} {kernel}" for kind, kernel in encoder.attention_kernels.items())
     return {"name": name, "images_per_s": n / seconds, "s_per_image": seconds / n,
+            "kernels": kernels if path == "embed" else "SAM's own",
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "peak_cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None,
-            "output": out.numpy().tolist() if sam_input == 1024 else None}
+            "output": out[:2].numpy().tolist() if sam_input == 1024 else None}  # two images compared: JSON stays small
+
+
+def cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return set()
+
+
+def wanted(name: str, paths: str | None) -> bool:
+    return not paths or CONFIGS[name][0] == "official" or any(p.strip() in name for p in paths.split(","))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-type", default="vit_b")
-    parser.add_argument("--n", type=int, default=4, help="timed images per configuration (after one warm-up)")
+    parser.add_argument("--n", type=int, default=4, help="timed images per configuration (after a warm-up batch)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=2, help="rounds over all paths; each path's fastest is reported")
+    parser.add_argument("--paths", help="comma-separated substrings: only the paths whose name contains one "
+                                        "(the official loop always runs: it is the reference)")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: run one configuration, print JSON
     args = parser.parse_args()
     if args.only:
         print(json.dumps(measure(args.only, args.model_type, args.n, args.batch_size, args.device)))
         return
+    choices = os.environ.setdefault("SLCA_ATTENTION_KERNELS", tempfile.mkstemp(suffix="-attention_kernels.json")[1])
+    Path(choices).unlink(missing_ok=True)  # 'auto' chooses in this run (its first warm-up), under today's conditions
     best = {}  # name: its fastest round; rounds run every path in turn, so one slow minute cannot decide a ratio
     for i in range(args.repeat):
-        for name in [c for c in CONFIGS if args.device.split(":")[0] in CONFIGS[c][4]]:
+        for name in [c for c in CONFIGS if args.device.split(":")[0] in CONFIGS[c][4] and wanted(c, args.paths)]:
             line = subprocess.run([sys.executable, __file__, "--only", name, "--model-type", args.model_type, "--n",
                                    str(args.n), "--batch-size", str(args.batch_size), "--device", args.device],
                                   check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             r = json.loads(line)
             best[name] = min(best.get(name, r), r, key=lambda x: x["s_per_image"])
-            print(f"measured: {name} (round {i + 1}: {r['s_per_image']:.2f} s/image)", file=sys.stderr)
+            print(f"measured: {name} (round {i + 1}: {r['s_per_image']:.3g} s/image)", file=sys.stderr)
     results = list(best.values())
     reference = np.array(results[0]["output"])
     official = results[0]["images_per_s"]
+    from slca_min.sam.kernel_choice import processor
     from slca_min.sam.precision import native_bf16
 
-    print(f"{args.model_type}, untrained weights, {args.n} images of 480x640, best of {args.repeat} rounds, device {args.device}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU {torch.backends.cpu.get_cpu_capability()}, "
-          f"native bf16: {native_bf16(args.device)}\n")
-    print("| path | images/s | s/image | vs official | max abs diff vs official | min cosine vs official | peak RSS MiB | peak CUDA MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    flags = " ".join(sorted({"avx512_bf16", "amx_bf16", "amx_tile"} & cpu_flags())) or "no bf16 flags"
+    print(f"{args.model_type}, untrained weights, {args.n} images of 480x640, batch {args.batch_size}, best of {args.repeat} "
+          f"rounds, device {args.device} ({processor(torch.device(args.device))}), CPU flags: {flags}, torch "
+          f"{torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"native bf16: {native_bf16(args.device)}; 'auto' choices timed in this run ({choices})\n")
+    print("| path | kernels run | images/s | s/image | vs official | max abs diff vs official | min cosine vs official | "
+          "peak RSS MiB | peak CUDA MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if r["output"] is not None:
             out = np.array(r["output"]).reshape(len(reference), -1)
@@ -113,8 +142,11 @@ def main() -> None:
         else:
             diff = cos = "n/a (other input size)"
         cuda = f"{r['peak_cuda_mib']:.0f}" if r["peak_cuda_mib"] is not None else "-"
-        print(f"| {r['name']} | {r['images_per_s']:.3f} | {r['s_per_image']:.2f} | {r['images_per_s'] / official:.2f}x | "
+        print(f"| {r['name']} | {r['kernels']} | {r['images_per_s']:.3f} | {r['s_per_image']:.3g} | {r['images_per_s'] / official:.2f}x | "
               f"{diff} | {cos} | {r['peak_rss_mib']:.0f} | {cuda} |")
+    for key, choice in json.loads(Path(choices).read_text()).items() if Path(choices).exists() else ():
+        print(f"\n'auto' for {key}: {', '.join(f'{k} {v:.3g} ms' for k, v in choice['ms'].items())}", end="")
+    print()
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def fit_config(args) -> FitConfig:
 def encoder_of(args):
     try:
         return load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device,
-                            precision=args.precision or "fp32", preprocess=args.sam_preprocess or "sam")
+                            precision=args.precision or "fp32", preprocess=args.sam_preprocess or "sam",
+                            attention=args.attention)
     except (ValueError, OSError) as e:
         if not getattr(args, "remembered", None):
             raise

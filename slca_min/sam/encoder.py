@@ -63,7 +63,8 @@ class SAMEncoder(torch.nn.Module):
         weights: what produced the weights, printed next to every number computed from them.
         sam_input: the side of SAM's square input. Default: the encoder's own (1024; 256 for
             tiny). Smaller (512, 256) is ~4x fewer tokens: much faster, features differ.
-        attention: "sdpa" (default, faster than SAM's own), "flex" (FlexAttention, for GPUs) or "sam".
+        attention: "auto" (default: the fastest of SAM's maths through fused kernels, measured once per machine and
+            call shape, attention.py), "masked", "folded" or "flex" (one kernel, for benchmarks), "sam" (SAM's own).
         fast_attention: False is the same as attention="sam" (kept for older code).
         precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 3.5x where native)
             or "int8" (CPU only: int8 Linear layers); the last two are faster and slightly different (precision.py).
@@ -72,7 +73,7 @@ class SAMEncoder(torch.nn.Module):
 
     def __init__(self, image_encoder: ImageEncoderViT, *, model_type: str, weights: str,
                  sam_input: int | None = None, fast_attention: bool = True, device: str | torch.device = "cpu",
-                 precision: str = "fp32", attention: str = "sdpa", preprocess: str = "sam"):
+                 precision: str = "fp32", attention: str = "auto", preprocess: str = "sam"):
         super().__init__()
         sam_input = check_sam_input(sam_input or image_encoder.img_size)
         self.image_encoder = image_encoder.requires_grad_(False).eval()
@@ -122,6 +123,12 @@ class SAMEncoder(torch.nn.Module):
         super().train(mode)
         self.image_encoder.eval()
         return self
+
+    @property
+    def attention_kernels(self) -> dict[str, str]:
+        """What the last call ran in each kind of block, e.g. {"global": "masked", "windowed": "folded"} ("auto"'s choice)."""
+        return {"windowed" if block.window_size else "global": getattr(block.attn, "chosen", None) or "sam"
+                for block in self.image_encoder.blocks}
 
     @property
     def embed_dim(self) -> int:
