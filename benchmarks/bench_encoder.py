@@ -32,6 +32,7 @@ CONFIGS = {  # name: (path, sam_input, attention, precision, devices)
     "SAMEncoder.embed, bf16, auto attention, 1024": ("embed", 1024, "auto", "bf16", ("cpu",)),
     "SAMEncoder.embed, bf16, masked attention, 1024": ("embed", 1024, "masked", "bf16", ("cpu",)),
     "SAMEncoder.embed, bf16, folded attention, 1024": ("embed", 1024, "folded", "bf16", ("cpu",)),
+    "SAMEncoder.embed, bf16, explicit attention, 1024": ("embed", 1024, "explicit", "bf16", ("cpu",)),
     "SAMEncoder.embed, int8 (CPU), auto attention, 1024": ("embed", 1024, "auto", "int8", ("cpu",)),
     "SAMEncoder.embed, auto attention, 512": ("embed", 512, "auto", "fp32", ("cpu", "cuda")),
 }

@@ -18,12 +18,13 @@ def tiny():
 def miniature(request):
     """The miniature in its quick configuration (about a minute to build; kept in pytest's cache under a name
     that carries its recipe): the offline default of every test ($SLCA_MINIATURE, inherited by subprocesses
-    and notebook kernels), so that no test builds the full one."""
+    and notebook kernels), so that no test builds the full one. The attention kernels' choices go beside it."""
     torch.set_num_threads(THREADS)
     path = miniature_checkpoint(request.config.cache.mkdir("slca_min") / f"tiny_lesions-quick-{recipe_id(QUICK)}.pth",
                                 config=QUICK, progress=False)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SLCA_MINIATURE", str(path))
+        patch.setenv("SLCA_ATTENTION_KERNELS", str(path.parent / "attention_kernels.json"))  # the user's stays untouched
         yield path
 
 

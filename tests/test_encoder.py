@@ -21,7 +21,7 @@ def reference_embedding(encoder: SAMEncoder, image) -> torch.Tensor:
     return predictor.get_image_embedding()
 
 
-@pytest.mark.parametrize("attention", ["sam", "sdpa", "flex"])
+@pytest.mark.parametrize("attention", ["sam", "auto", "masked", "folded", "explicit", "flex", "sdpa"])
 @pytest.mark.parametrize("name", SHAPES)
 def test_embed_equals_sam_predictor(name, attention, rng):
     image = rng.integers(0, 256, SHAPES[name], dtype=np.uint8)
@@ -137,11 +137,11 @@ def test_checkpoint_errors(tmp_path):
 
 
 @pytest.mark.parametrize("H, W", [(14, 14), (6, 9)])
-def test_both_ways_of_adding_sams_relative_positions_are_sams_attention(H, W):
-    """SDPAAttention's additive mask and its folded q and k (used in bf16 on the CPU) against SAM's Attention."""
+def test_every_way_of_adding_sams_relative_positions_is_sams_attention(H, W):
+    """Every kernel "auto" can choose, against SAM's Attention."""
     from segment_anything.modeling.image_encoder import Attention, get_rel_pos
 
-    from slca_min.sam.attention import SDPAAttention, folded_attention, masked_attention
+    from slca_min.sam.attention import KERNELS, SDPAAttention
 
     torch.manual_seed(0)
     sam = Attention(dim=32, num_heads=2, use_rel_pos=True, input_size=(H, W))
@@ -152,8 +152,8 @@ def test_both_ways_of_adding_sams_relative_positions_are_sams_attention(H, W):
     q, k, v = sam.qkv(x).reshape(3, H * W, 3, 2, 16).permute(2, 0, 3, 1, 4)  # (B, heads, HW, d) each
     rel_h = torch.einsum("bnhwc,hkc->bnhwk", q.reshape(3, 2, H, W, 16), get_rel_pos(H, H, sam.rel_pos_h))
     rel_w = torch.einsum("bnhwc,wkc->bnhwk", q.reshape(3, 2, H, W, 16), get_rel_pos(W, W, sam.rel_pos_w))
-    for attend in (folded_attention, masked_attention):
-        out = attend(q, k, v, rel_h, rel_w, scale=sam.scale)
+    for attend in KERNELS.values():  # the mask, folded, explicit, FlexAttention (eager on the CPU)
+        out = attend(*(t.detach() for t in (q, k, v, rel_h, rel_w)), scale=sam.scale)  # flex: no backward on the CPU
         torch.testing.assert_close(sam.proj(out.transpose(1, 2).reshape(3, H, W, 32)), expected, atol=1e-5, rtol=0)
     sam.__class__ = SDPAAttention
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the folded path, through the module

@@ -180,9 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--sam-preprocess", choices=["sam", "medsam"],
                         help="sam (default: SamPredictor's) or medsam (MedSAM's, for its weights: square resize, min-max "
                              "to [0, 1], no mean/std); evaluate/predict: the model's")
-    common.add_argument("--attention", choices=["auto", "masked", "folded", "flex", "sam"], default="auto",
+    common.add_argument("--attention", choices=["auto", "masked", "folded", "explicit", "flex", "sam"], default="auto",
                         help="how SAM's attention is computed (same maths, float rounding apart): auto (default: the fastest "
-                             "kernel, timed once per machine and remembered), masked, folded, flex, or sam (SAM's own)")
+                             "kernel, timed once per machine and remembered), masked, folded, explicit, flex, or sam (SAM's own)")
     common.add_argument("--grid", type=number(int, 1, 64), help="region grid g (default 16; evaluate: the model's)")
     common.add_argument("--cache-dir", default="cache", help="where region descriptors are cached (default %(default)s)")
     common.add_argument("--device", type=device, default="cuda" if torch.cuda.is_available() else "cpu",

@@ -1,8 +1,9 @@
 """Faster attention for SAM's image encoder, with SAM's own maths (swapped in by SAMEncoder).
 
-SAM adds a decomposed relative-position term to every attention logit. Three kernels compute it:
+SAM adds a decomposed relative-position term to every attention logit. Four kernels compute it:
 "masked" passes it to F.scaled_dot_product_attention as an additive mask, "folded" folds it into q
-and k so that no mask is built, "flex" adds it inside FlexAttention's kernel. All three equal SAM's
+and k so that no mask is built, "explicit" computes SAM's scores in chunks with plain matrix products,
+"flex" adds it inside FlexAttention's kernel. All four equal SAM's
 attention within float rounding (tests/test_encoder.py); which is fastest depends on the processor,
 the dtype and the block's shape, so "auto" (the default) measures them once per machine
 (kernel_choice.py). "sam" keeps SAM's own Attention.
@@ -20,7 +21,7 @@ CHUNK_BYTES = 16 * 2**20  # the CPU mask's chunk (benchmarks/README.md: measured
 
 
 class SDPAAttention(Attention):
-    """SAM's Attention through a fused kernel: same maths, no explicit (heads x HW x HW) matrices.
+    """SAM's Attention through a faster kernel: same maths, never SAM's full (heads x HW x HW) matrices at once.
 
     `kernel` names how SAM's relative-position term enters ("masked", "folded", "flex", or "auto":
     the fastest measured here for this call's shape and dtype). Swapped in by changing the class of
@@ -61,12 +62,13 @@ class SDPAAttention(Attention):
 
 
 def candidates(q: torch.Tensor) -> list[tuple[str, int | None]]:
-    """The (kernel, chunk bytes) options "auto" times for a call: every kernel on a GPU; on the CPU in bf16 the mask in
-    two chunk sizes and the folded dot product; in fp32 on the CPU the mask alone (kernel_choice.py says why)."""
+    """The (kernel, chunk bytes) options "auto" times for a call: the fused kernels on a GPU; on the CPU in bf16 the
+    mask in two chunk sizes, the folded dot product and the explicit scores; in fp32 on the CPU the mask alone
+    (kernel_choice.py says why)."""
     if q.is_cuda:
         return [("masked", None), ("folded", None), ("flex", None)]
     if q.dtype in (torch.bfloat16, torch.float16):
-        return [("masked", CHUNK_BYTES), ("masked", 4 * CHUNK_BYTES), ("folded", None)]
+        return [("masked", CHUNK_BYTES), ("masked", 4 * CHUNK_BYTES), ("folded", None), ("explicit", CHUNK_BYTES)]
     return [("masked", None)]
 
 
@@ -120,6 +122,32 @@ def folded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: t
     return out[..., :d]
 
 
+def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, *,
+                       scale: float, chunk_bytes: int = CHUNK_BYTES) -> torch.Tensor:
+    """SAM's own explicit attention (scores = q.k * scale + rel_h + rel_w, softmax, times v), in chunks of about
+    `chunk_bytes` of scores, the terms added in place: no fused kernel.
+
+    On a CPU with AVX-512 BF16 but no AMX the fused kernel is slow in bf16 and plain bf16 matrix products are
+    not: a ViT-B global block 264-314 ms against 491-541 ms for the mask (AMD EPYC, benchmarks/README.md). Scores
+    and probabilities are rounded to bf16 (a block's output cosine to fp32 0.99994, the mask's 0.999998).
+    q, k, v: (B, heads, H*W, d); rel_h: (B, heads, H, W, H); rel_w: (B, heads, H, W, W).
+    """
+    B, heads, HW, _ = q.shape
+    H, W = rel_h.shape[-1], rel_w.shape[-1]
+    elements = chunk_bytes // q.element_size()
+    n = max(1, elements // (heads * HW * HW))  # images (or windows) per chunk
+    rows = max(1, min(H, elements // (heads * W * HW)))  # query rows per chunk
+    out = torch.empty_like(q)
+    for b in range(0, B, n):
+        for r in range(0, H, rows):
+            queries = slice(r * W, (r + rows) * W)
+            scores = torch.matmul(q[b:b + n, :, queries] * scale, k[b:b + n].transpose(-1, -2))  # (n, heads, rows * W, HW)
+            grid = scores.view(len(scores), heads, -1, W, H, W)  # (n, heads, rows, W, key rows, key columns)
+            grid.add_(rel_h[b:b + n, :, r:r + rows, :, :, None]).add_(rel_w[b:b + n, :, r:r + rows, :, None, :])
+            out[b:b + n, :, queries] = torch.matmul(scores.softmax(-1), v[b:b + n])
+    return out
+
+
 _compiled_flex = None
 
 
@@ -145,7 +173,8 @@ def flex_rel_pos_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, re
     return attend(q, k, v, score_mod=score_mod, scale=scale)
 
 
-KERNELS = {"masked": masked_attention, "folded": folded_attention, "flex": flex_rel_pos_attention}
+KERNELS = {"masked": masked_attention, "folded": folded_attention, "explicit": explicit_attention,
+           "flex": flex_rel_pos_attention}
 ATTENTIONS = ("auto", *KERNELS, "sam")
 
 

@@ -9,10 +9,11 @@ writes the winner to ~/.cache/slca_min/attention_kernels.json ($SLCA_ATTENTION_K
 processor, torch version, threads, dtype and shape (the shape names the model's block: windows,
 heads, tokens, head size). Every later call, in any process on the machine, reads the choice.
 
-Candidates: on a GPU the mask, the folded dot product and FlexAttention; on the CPU in bf16 the
-mask in two chunk sizes and the folded dot product. fp32 on the CPU keeps the mask without
-measuring: it is compute-bound there, folding triples its arithmetic (measured 1.5-1.9x slower on
-both CPU families), and a fixed kernel keeps CPU training (the miniature's build) bit-reproducible.
+Candidates (attention.candidates): on a GPU the mask, the folded dot product and FlexAttention; on the
+CPU in bf16 the mask in two chunk sizes, the folded dot product and SAM's explicit scores in chunks.
+fp32 on the CPU keeps the mask without measuring: it is compute-bound there, folding triples its
+arithmetic (measured 1.5-1.9x slower on both CPU families), and a fixed kernel keeps CPU training
+(the miniature's build) bit-reproducible.
 """
 from __future__ import annotations
 

@@ -61,7 +61,8 @@ def paired_questions(rows: Sequence[dict], questions: Sequence[tuple[str, str, s
                 continue
             differences = [value[a, level, s] - value[b, level, s] for s in seeds]
             d = paired_difference([value[a, level, s] for s in seeds], [value[b, level, s] for s in seeds])
-            out.append({"question": f"{a} - {b}", "asks": asks, by: level, "seeds": len(seeds),
+            n_train = next((r["n_train"] for r in rows if r["model"] == a and r[by] == level and "n_train" in r), "")
+            out.append({"question": f"{a} - {b}", "asks": asks, by: level, "n_train": n_train, "seeds": len(seeds),
                         "diff": d["diff_mean"], "ci95_low": d["ci_low"], "ci95_high": d["ci_high"],
                         "half_width": (d["ci_high"] - d["ci_low"]) / 2, "seeds_won": d["won"],
                         f"seeds_for_half_width_{half_width:g}": seeds_for(float(np.std(differences, ddof=1)), half_width),

@@ -27,32 +27,35 @@ def attention_heatmap(attention: torch.Tensor, size: tuple[int, int]) -> np.ndar
 
 
 def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str, path: str | Path | None = None,
-                   captions: Sequence[str] | None = None, stages: Sequence[int] | None = None):
+                   captions: Sequence[str] | None = None, stages: Sequence[int] | None = None,
+                   masks: Sequence[np.ndarray] | None = None):
     """One row per image: the image (with its caption, e.g. true and predicted class), then each gate's attention
     (stages: the model's gated positions, 0 the stem; default 1, 2, ...), averaged over channels, overlaid on it.
-    All maps share one colour scale, stretched to the weights' own range; the figure says how wide that range is,
-    so that a spread of a few hundredths is not mistaken for strong structure."""
+    Each stage has its own colour scale, stretched to that stage's range over these images and printed above its
+    column: a shared scale hides the later stages, whose weights often spread over a few hundredths only. `masks`
+    (phantoms): the lesion's outline is drawn on every overlay, so "does it look at the lesion" can be seen."""
     n, stages = len(images), list(stages or range(1, len(maps) + 1))
     heat = [[attention_heatmap(stage_maps[i], to_rgb(images[i], i).shape[:2]) for stage_maps in maps] for i in range(n)]
-    low, high = min(h.min() for row in heat for h in row), max(h.max() for row in heat for h in row)
-    fig, axes = plt.subplots(n, len(maps) + 1, figsize=(2.2 * (len(maps) + 1) + 0.6, 2.3 * n + 0.9), squeeze=False)
+    ranges = [(min(heat[i][k].min() for i in range(n)), max(heat[i][k].max() for i in range(n))) for k in range(len(maps))]
+    fig, axes = plt.subplots(n, len(maps) + 1, figsize=(2.2 * (len(maps) + 1), 2.3 * n + 1.0), squeeze=False)
     for i, image in enumerate(images):
         rgb = to_rgb(image, i)
         axes[i, 0].imshow(rgb)
         axes[i, 0].set_title("image" if captions is None else captions[i], fontsize=8)
         for k, stage in enumerate(stages):
             axes[i, k + 1].imshow(rgb)
-            shown = axes[i, k + 1].imshow(heat[i][k], cmap="viridis", alpha=0.5, vmin=low, vmax=high)
+            axes[i, k + 1].imshow(heat[i][k], cmap="viridis", alpha=0.5, vmin=ranges[k][0], vmax=ranges[k][1])
             if i == 0:
-                axes[i, k + 1].set_title(f"{'stem' if stage == 0 else f'stage {stage}'} attention\n(mean over channels)",
-                                         fontsize=8)
+                axes[i, k + 1].set_title(f"{'stem' if stage == 0 else f'stage {stage}'} (mean over channels)\n"
+                                         f"scale {ranges[k][0]:.3f} (dark) to {ranges[k][1]:.3f} (yellow)", fontsize=7)
+        for ax in axes[i] if masks is not None else ():
+            ax.contour(masks[i], levels=[0.5], colors="red", linewidths=0.8)
     for ax in axes.flat:
         ax.axis("off")
-    fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.6, label=f"attention weight, {low:.2f} to {high:.2f}\n"
-                                                                     "(on a scale where 0 blocks and 1 passes)")
-    fig.suptitle(textwrap.fill(f"{title}. Colours span only {low:.2f}-{high:.2f} (a spread of {high - low:.2f}): "
-                               "the contrast is stretched to show where the weights differ", 100), fontsize=9)
-    return _finish(fig, path, tight=False)
+    outline = "; red: the lesion's outline" if masks is not None else ""
+    fig.suptitle(textwrap.fill(f"{title}. Each stage on its own colour scale (its range above it; 0 blocks, 1 passes)"
+                               f"{outline}", 100), fontsize=9)
+    return _finish(fig, path)
 
 
 def pca_rgb(embedding: torch.Tensor) -> np.ndarray:
@@ -122,6 +125,29 @@ def plot_lowdata(rows: Sequence[dict], *, metric: str = "auc", title: str, path:
         ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: it never hides a point
     ax.set_title(textwrap.fill(title, 80), fontsize=9)
+    return _finish(fig, path)
+
+
+def difference_label(q: dict) -> str:
+    """'slca - baseline (level 1, fraction 0.1, 42 images, 10 seeds)'."""
+    where = [f"level {q['level']}"] if q.get("level") not in (None, "") else []
+    where += [f"fraction {q['fraction']:g}"] + ([f"{q['n_train']} images"] if q.get("n_train") not in (None, "") else [])
+    return f"{q['question']} ({', '.join(where)}, {q['seeds']} seeds)"
+
+
+def plot_differences(table: Sequence[dict], *, title: str, path: str | Path | None = None, ax=None):
+    """Paired differences with their 95% intervals, one row per question (and fraction, level), a line at zero:
+    the comparison a study is about, which overlapping means hide. `table`: report.paired_questions rows."""
+    fig, ax = (plt.subplots(figsize=(7, 0.3 * len(table) + 1.2)) if ax is None else (ax.figure, ax))
+    for y, q in enumerate(table):
+        colour = "C3" if q["excludes_0"] else "C0"
+        ax.errorbar([q["diff"]], [y], xerr=[[q["diff"] - q["ci95_low"]], [q["ci95_high"] - q["diff"]]], marker="o",
+                    capsize=3, color=colour)
+    ax.set_yticks(range(len(table)), [difference_label(q) for q in table], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="grey", lw=0.8)
+    ax.set_xlabel("paired difference of test AUC, mean [95% t-interval] (red: excludes 0)")
+    ax.set_title(textwrap.fill(title, 90), fontsize=9)
     return _finish(fig, path)
 
 
