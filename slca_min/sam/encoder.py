@@ -66,7 +66,7 @@ class SAMEncoder(torch.nn.Module):
         attention: "auto" (default: the fastest of SAM's maths through fused kernels, measured once per machine and
             call shape, attention.py), "masked", "folded" or "flex" (one kernel, for benchmarks), "sam" (SAM's own).
         fast_attention: False is the same as attention="sam" (kept for older code).
-        precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 3.5x where native)
+        precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 1.6-3.5x where native)
             or "int8" (CPU only: int8 Linear layers); the last two are faster and slightly different (precision.py).
         preprocess: "sam" (default, SamPredictor's) or "medsam" (MedSAM's, for MedSAM's weights).
     """
