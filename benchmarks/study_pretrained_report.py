@@ -3,9 +3,12 @@
 Reads the rows `benchmarks/study_pretrained.sh` wrote (the pretrained folder, and the from-scratch one for the
 contrast), pairs models on the same fraction and seed (so on the same training subset), and writes
 benchmarks/study_pretrained_summary.csv (per model and fraction: mean and std of every metric),
-benchmarks/study_pretrained_questions.csv (one row per question and fraction) and benchmarks/study_pretrained.png.
+benchmarks/study_pretrained_questions.csv (one row per question and fraction), benchmarks/study_pretrained.png (the
+means) and benchmarks/study_pretrained_differences.png (the paired differences with their intervals: what to read).
 
     python benchmarks/study_pretrained_report.py runs/study-pretrained/results.csv runs/study-scratch/results.csv
+    python benchmarks/study_pretrained_report.py --differences-from benchmarks/study_pretrained_questions.csv
+                                                 # only the differences figure, from the recorded questions
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ import numpy as np  # noqa: E402
 from slca_min.study.comparison import summarize  # noqa: E402
 from slca_min.study.report import load_results, paired_questions, print_questions  # noqa: E402
 from slca_min.utils.files import atomic_write, write_csv  # noqa: E402
+from slca_min.study.verdict import read_table  # noqa: E402
+from slca_min.study.viz import plot_differences  # noqa: E402
 
 HERE = Path(__file__).parent
 QUESTIONS = [  # (a, b, what a - b asks)
@@ -60,11 +65,25 @@ def figure(rows: list[dict]) -> plt.Figure:
     return fig
 
 
+def write_differences(table: list[dict]) -> None:
+    plot_differences(table, path=HERE / "study_pretrained_differences.png",
+                     title="The pretrained-setting study: paired differences of test AUC over 1120 test phantoms; ResNet-18 "
+                           "from the stand-in for ImageNet (not ImageNet), SLCA reading the miniature encoder (not SAM)")
+    print(f"wrote {HERE / 'study_pretrained_differences.png'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("pretrained", help="results.csv of the pretrained setting")
+    parser.add_argument("pretrained", nargs="?", help="results.csv of the pretrained setting")
     parser.add_argument("scratch", nargs="?", help="results.csv of the from-scratch setting (the contrast)")
+    parser.add_argument("--differences-from", metavar="QUESTIONS_CSV",
+                        help="redraw only study_pretrained_differences.png from a recorded questions CSV")
     args = parser.parse_args()
+    if args.differences_from:
+        write_differences(read_table(args.differences_from))
+        return
+    if not args.pretrained:
+        parser.error("pass the pretrained results.csv (or --differences-from a questions CSV)")
     try:  # everything is read and computed before anything is written: a failed run leaves the recorded report
         rows = load_results(args.pretrained) + (load_results(args.scratch, rename=" (scratch)") if args.scratch else [])
     except ValueError as e:
@@ -76,6 +95,7 @@ def main() -> None:
     write_csv(HERE / "study_pretrained_questions.csv", table)
     with atomic_write(HERE / "study_pretrained.png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
+    write_differences(table)
     print(f"encoder weights: {next((r['weights'] for r in rows if r['model'] == 'slca'), '?')}")
     for label in dict.fromkeys(r.get("backbone_weights") for r in rows):  # each file's own, never only the first's
         print(f"backbone weights: {label} ({', '.join(dict.fromkeys(r['model'] for r in rows if r.get('backbone_weights') == label))})")

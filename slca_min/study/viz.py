@@ -138,7 +138,7 @@ def difference_label(q: dict) -> str:
 def plot_differences(table: Sequence[dict], *, title: str, path: str | Path | None = None, ax=None):
     """Paired differences with their 95% intervals, one row per question (and fraction, level), a line at zero:
     the comparison a study is about, which overlapping means hide. `table`: report.paired_questions rows."""
-    fig, ax = (plt.subplots(figsize=(7, 0.3 * len(table) + 1.2)) if ax is None else (ax.figure, ax))
+    fig, ax = (plt.subplots(figsize=(9.5, 0.3 * len(table) + 1.6)) if ax is None else (ax.figure, ax))
     for y, q in enumerate(table):
         colour = "C3" if q["excludes_0"] else "C0"
         ax.errorbar([q["diff"]], [y], xerr=[[q["diff"] - q["ci95_low"]], [q["ci95_high"] - q["diff"]]], marker="o",
@@ -146,8 +146,8 @@ def plot_differences(table: Sequence[dict], *, title: str, path: str | Path | No
     ax.set_yticks(range(len(table)), [difference_label(q) for q in table], fontsize=7)
     ax.invert_yaxis()
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set_xlabel("paired difference of test AUC, mean [95% t-interval] (red: excludes 0)")
-    ax.set_title(textwrap.fill(title, 90), fontsize=9)
+    ax.set_xlabel("paired difference of test AUC, mean [95% t-interval] (red: excludes 0)", fontsize=8)
+    ax.set_title(textwrap.fill(title, 75), fontsize=8)
     return _finish(fig, path)
 
 
