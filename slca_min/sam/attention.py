@@ -23,7 +23,7 @@ CHUNK_BYTES = 16 * 2**20  # the CPU mask's chunk (benchmarks/README.md: measured
 class SDPAAttention(Attention):
     """SAM's Attention through a faster kernel: same maths, never SAM's full (heads x HW x HW) matrices at once.
 
-    `kernel` names how SAM's relative-position term enters ("masked", "folded", "flex", or "auto":
+    `kernel` names how SAM's relative-position term enters ("masked", "folded", "explicit", "flex", or "auto":
     the fastest measured here for this call's shape and dtype). Swapped in by changing the class of
     SAM's own modules: weights and state-dict keys are untouched.
     """
@@ -62,11 +62,11 @@ class SDPAAttention(Attention):
 
 
 def candidates(q: torch.Tensor) -> list[tuple[str, int | None]]:
-    """The (kernel, chunk bytes) options "auto" times for a call: the fused kernels on a GPU; on the CPU in bf16 the
+    """The (kernel, chunk bytes) options "auto" times for a call: the mask and folded on a GPU; on the CPU in bf16 the
     mask in two chunk sizes, the folded dot product and the explicit scores; in fp32 on the CPU the mask alone
     (kernel_choice.py says why)."""
-    if q.is_cuda:
-        return [("masked", None), ("folded", None), ("flex", None)]
+    if q.is_cuda:  # FlexAttention measured 2-30x slower per call than these on an H200, and it compiles per shape
+        return [("masked", None), ("folded", None)]
     if q.dtype in (torch.bfloat16, torch.float16):
         return [("masked", CHUNK_BYTES), ("masked", 4 * CHUNK_BYTES), ("folded", None), ("explicit", CHUNK_BYTES)]
     return [("masked", None)]

@@ -1,15 +1,16 @@
 """The fastest attention kernel for each call shape on this machine: measured once, then remembered.
 
 Which kernel wins depends on the processor more than on anything the library can see. In bf16 a
-ViT-B global block takes 129 ms folded and 198 ms masked on a Xeon with AMX, but 866 ms folded and
-about 450 ms masked on an AMD EPYC without AMX (benchmarks/README.md). A rule by dtype, tuned on
-one of them, costs the other a quarter of its speed. So the first call of each shape times the
+ViT-B global block takes 129 ms folded and 198 ms masked on a Xeon with AMX, but 866 ms folded,
+about 500 ms masked and 264-314 ms with SAM's explicit scores on an AMD EPYC without AMX
+(benchmarks/README.md). A rule by dtype, tuned on one of them, costs the other a quarter of its speed. So the first call of each shape times the
 candidate kernels on its own inputs (seconds, with a line saying so), checks that they agree, and
 writes the winner to ~/.cache/slca_min/attention_kernels.json ($SLCA_ATTENTION_KERNELS), keyed by
 processor, torch version, threads, dtype and shape (the shape names the model's block: windows,
 heads, tokens, head size). Every later call, in any process on the machine, reads the choice.
 
-Candidates (attention.candidates): on a GPU the mask, the folded dot product and FlexAttention; on the
+Candidates (attention.candidates): on a GPU the mask and the folded dot product (FlexAttention, also
+timed on an H200, was the slowest on every shape and compiles per shape, so it is only used when asked); on the
 CPU in bf16 the mask in two chunk sizes, the folded dot product and SAM's explicit scores in chunks.
 fp32 on the CPU keeps the mask without measuring: it is compute-bound there, folding triples its
 arithmetic (measured 1.5-1.9x slower on both CPU families), and a fixed kernel keeps CPU training
@@ -39,6 +40,7 @@ def choices_file() -> Path:
     return cache_path("SLCA_ATTENTION_KERNELS", "attention_kernels.json")
 
 
+@functools.cache
 def processor(device: torch.device) -> str:
     """The GPU's name, or the CPU's model name (/proc/cpuinfo; else what platform says)."""
     if device.type == "cuda":

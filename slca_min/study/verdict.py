@@ -45,12 +45,14 @@ def sentence(q: dict, summary: Sequence[dict] = ()) -> str:
     text = (f"{q['asks'][0].upper()}{q['asks'][1:]} At {where(q)}" + (f", mean test AUC {level}" if level else "") +
             f"; paired by seed, {a} − {b} = {q['diff']:+.3f} [{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}], "
             f"{q['seeds_won']} of {q['seeds']} seeds won. ")
+    interval = f"[{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}]"
     if not q["excludes_0"]:
-        return text + (f"Not shown: the interval contains 0, so {q['seeds']} seeds cannot tell the two apart; what it "
-                       f"does show is that a difference beyond {q['ci95_low']:+.3f} to {q['ci95_high']:+.3f} is unlikely.")
-    direction = "ahead" if q["diff"] > 0 else "behind"
-    return text + (f"Shown: the interval excludes 0, {a} is {direction} of {b} in this setting; how much is the interval, "
-                   "and one such interval among many questions can be chance (about 1 in 20 by construction).")
+        return text + (f"Not shown: the interval contains 0, so {q['seeds']} seeds cannot tell the two apart; what they "
+                       f"do show is that a true difference outside {interval} is unlikely.")
+    direction = "ahead of" if q["diff"] > 0 else "behind"
+    low, high = sorted((abs(q["ci95_low"]), abs(q["ci95_high"])))
+    return text + (f"Shown: the interval excludes 0, so {a} is {direction} {b} here, by {low:.3f} to {high:.3f} "
+                   "(among many questions, about one interval in 20 excludes 0 by chance).")
 
 
 def verdict(questions: Sequence[dict], summary: Sequence[dict] = ()) -> list[str]:
@@ -67,13 +69,15 @@ def versus_study(own: Sequence[dict], study: Sequence[dict]) -> list[str]:
     """This notebook's paired differences (report.paired_questions on its rows) against the study's same question."""
     lines = []
     for q in own:
-        match = [s for s in study if s["question"] == q["question"] and s["fraction"] == q.get("fraction")
-                 and s.get("level") == q.get("level")] or [s for s in study if s["question"] == q["question"]]
-        here = (f"{q['question']} here, {q['seeds']} seeds: {q['diff']:+.3f} [{q['ci95_low']:+.3f}, "
-                f"{q['ci95_high']:+.3f}] (half-width {q['half_width']:.3f})")
-        if match:
-            s = min(match, key=lambda s: abs(s["fraction"] - q.get("fraction", s["fraction"])))
-            here += (f"; the study, {s['seeds']} seeds at {where(s)}: {s['diff']:+.3f} [{s['ci95_low']:+.3f}, "
-                     f"{s['ci95_high']:+.3f}] (half-width {s['half_width']:.3f})")
-        lines.append(here)
+        asked = [s for s in study if s["question"] == q["question"] and s.get("level") == q.get("level")]
+        same = [s for s in asked if s["fraction"] == q["fraction"]]
+        line = (f"{q['question']}, here at {where(q)} with {q['seeds']} seeds: {q['diff']:+.3f} "
+                f"[{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}]. ")
+        for s in same or asked[:1]:
+            line += ("The study" + ("" if same else " asked it only") + f" at {where(s)} with {s['seeds']} seeds: "
+                     f"{s['diff']:+.3f} [{s['ci95_low']:+.3f}, {s['ci95_high']:+.3f}]")
+            narrower = q["half_width"] / s["half_width"] if s["half_width"] else float("inf")
+            line += (f"; its interval is {narrower:.0f}x narrower: {q['seeds']} seeds cannot decide this, its "
+                     f"{s['seeds']} can come closer." if narrower >= 2 else ".")
+        lines.append(line if asked else line + "The study did not ask this.")
     return lines

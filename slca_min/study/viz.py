@@ -37,7 +37,7 @@ def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str
     n, stages = len(images), list(stages or range(1, len(maps) + 1))
     heat = [[attention_heatmap(stage_maps[i], to_rgb(images[i], i).shape[:2]) for stage_maps in maps] for i in range(n)]
     ranges = [(min(heat[i][k].min() for i in range(n)), max(heat[i][k].max() for i in range(n))) for k in range(len(maps))]
-    fig, axes = plt.subplots(n, len(maps) + 1, figsize=(2.2 * (len(maps) + 1), 2.3 * n + 1.0), squeeze=False)
+    fig, axes = plt.subplots(n, len(maps) + 1, figsize=(1.9 * (len(maps) + 1), 2.0 * n + 1.0), squeeze=False)
     for i, image in enumerate(images):
         rgb = to_rgb(image, i)
         axes[i, 0].imshow(rgb)
@@ -46,14 +46,15 @@ def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str
             axes[i, k + 1].imshow(rgb)
             axes[i, k + 1].imshow(heat[i][k], cmap="viridis", alpha=0.5, vmin=ranges[k][0], vmax=ranges[k][1])
             if i == 0:
-                axes[i, k + 1].set_title(f"{'stem' if stage == 0 else f'stage {stage}'} (mean over channels)\n"
-                                         f"scale {ranges[k][0]:.3f} (dark) to {ranges[k][1]:.3f} (yellow)", fontsize=7)
+                axes[i, k + 1].set_title(f"{'stem' if stage == 0 else f'stage {stage}'} (channel mean)\n"
+                                         f"scale {ranges[k][0]:.3f}-{ranges[k][1]:.3f}", fontsize=7)
         for ax in axes[i] if masks is not None else ():
             ax.contour(masks[i], levels=[0.5], colors="red", linewidths=0.8)
     for ax in axes.flat:
         ax.axis("off")
     outline = "; red: the lesion's outline" if masks is not None else ""
-    fig.suptitle(textwrap.fill(f"{title}. Each stage on its own colour scale (its range above it; 0 blocks, 1 passes)"
+    fig.suptitle(textwrap.fill(f"{title}. Each stage on its own colour scale, dark to yellow over the range above it "
+                               "(0 blocks, 1 passes)"
                                f"{outline}", 100), fontsize=9)
     return _finish(fig, path)
 
