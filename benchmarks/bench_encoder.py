@@ -48,6 +48,7 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     from segment_anything import SamPredictor
 
     from slca_min import SAMEncoder
+    from slca_min.sam.attention import kernels_run
     from slca_min.sam.checkpoints import build_sam
 
     path, sam_input, attention, precision, _ = CONFIGS[name]
@@ -75,7 +76,7 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    kernels = ", ".join(f"{kind} {kernel}" for kind, kernel in encoder.attention_kernels.items())
+    kernels = ", ".join(f"{kind} {kernel}" for kind, kernel in kernels_run(encoder.image_encoder).items())
     return {"name": name, "images_per_s": n / seconds, "s_per_image": seconds / n,
             "kernels": kernels if path == "embed" else "SAM's own",
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -8,7 +8,8 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 { date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; nproc
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)"; } 2>&1 | tee "$OUT/machine.txt"
+# PATHS (bench_encoder.py --paths) and REPEAT narrow a second call to the paths that matter
 timeout "${VIT_B_S:-240}" python3 benchmarks/bench_encoder.py --device cuda --model-type vit_b --n 32 --batch-size 8 \
-  --repeat 1 2>&1 | tee "$OUT/vit_b.md"
+  --repeat "${REPEAT:-1}" ${PATHS:+--paths "$PATHS"} 2>&1 | tee "$OUT/vit_b.md"
 timeout "${VIT_H_S:-240}" python3 benchmarks/bench_encoder.py --device cuda --model-type vit_h --n 16 --batch-size 8 \
-  --repeat 1 2>&1 | tee "$OUT/vit_h.md"
+  --repeat 1 ${PATHS:+--paths "$PATHS"} 2>&1 | tee "$OUT/vit_h.md"

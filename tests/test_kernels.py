@@ -7,7 +7,7 @@ import torch
 
 from slca_min import SAMEncoder
 from slca_min.sam import kernel_choice
-from slca_min.sam.attention import KERNELS
+from slca_min.sam.attention import KERNELS, kernels_run
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def test_auto_times_once_then_remembers_per_processor_and_torch(choices, timed, 
     saved = json.loads(choices.read_text())
     assert len(saved) == 2 and all(torch.__version__ in key and kernel_choice.processor(torch.device("cpu")) in key
                                    for key in saved)
-    assert set(encoder.attention_kernels) == {"windowed", "global"}
+    assert set(kernels_run(encoder.image_encoder)) == {"windowed", "global"}
     kernel_choice._remembered.clear()  # a new process: reads the file, times nothing
     SAMEncoder.untrained("tiny", seed=0, precision="bf16").embed([image])
     assert len(timed) == shapes and "timed once" not in capsys.readouterr().err
@@ -81,14 +81,14 @@ def test_a_damaged_file_of_choices_is_said_and_rewritten(choices, timed, rng, ca
 def test_fp32_on_the_cpu_keeps_the_mask_without_timing(choices, timed, rng):
     encoder = SAMEncoder.untrained("tiny", seed=0)
     encoder.embed([rng.integers(0, 256, (40, 40), dtype=np.uint8)])
-    assert not timed and not choices.exists() and set(encoder.attention_kernels.values()) == {"masked"}
+    assert not timed and not choices.exists() and set(kernels_run(encoder.image_encoder).values()) == {"masked"}
 
 
 def test_a_forced_kernel_is_run_and_not_timed(choices, timed, rng):
     for kernel in KERNELS:
         encoder = SAMEncoder.untrained("tiny", seed=0, precision="bf16", attention=kernel)
         encoder.embed([rng.integers(0, 256, (40, 40), dtype=np.uint8)])
-        assert set(encoder.attention_kernels.values()) == {kernel}
+        assert set(kernels_run(encoder.image_encoder).values()) == {kernel}
     assert not timed and not choices.exists()
     with pytest.raises(ValueError, match="attention='fast'"):
         SAMEncoder.untrained("tiny", attention="fast")

@@ -188,3 +188,9 @@ def use_attention(image_encoder, attention: str) -> None:
         block.attn.__class__ = Attention if attention == "sam" else SDPAAttention
         if attention != "sam":
             block.attn.kernel = attention
+
+
+def kernels_run(image_encoder) -> dict[str, str]:
+    """What the last call ran in each kind of block, e.g. {"windowed": "folded", "global": "masked"}: auto's choice."""
+    return {"windowed" if block.window_size else "global": getattr(block.attn, "chosen", None) or "sam"
+            for block in image_encoder.blocks}

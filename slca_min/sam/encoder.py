@@ -125,12 +125,6 @@ class SAMEncoder(torch.nn.Module):
         return self
 
     @property
-    def attention_kernels(self) -> dict[str, str]:
-        """What the last call ran in each kind of block, e.g. {"global": "masked", "windowed": "folded"} ("auto"'s choice)."""
-        return {"windowed" if block.window_size else "global": getattr(block.attn, "chosen", None) or "sam"
-                for block in self.image_encoder.blocks}
-
-    @property
     def embed_dim(self) -> int:
         """D, the width of the ViT's own levels (768 for ViT-B)."""
         return self.image_encoder.patch_embed.proj.out_channels
