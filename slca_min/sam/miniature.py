@@ -50,7 +50,7 @@ class PretrainConfig:
             raise ValueError(f"steps={self.steps}, scenes={self.scenes}: need at least 20 steps and 16 scenes")
 
 
-QUICK = PretrainConfig(scenes=512, steps=200)  # for the tests: 41 s; already clearly better than random
+QUICK = PretrainConfig(scenes=512, steps=150)  # for the tests: 39 s on the AMD; its probe 0.79 against 0.66 untrained
 
 
 class MaskHead(nn.Module):
