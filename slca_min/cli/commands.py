@@ -127,7 +127,8 @@ def demo(args) -> None:
         names = test.class_names
         captions = [f"true: {names[y]}\npredicted: {names[p]}" for y, p in zip(test.labels, logits.argmax(1).tolist())]
         plot_attention(list(test.images[:len(items)]), [m.cpu() for m in maps], captions=captions, stages=models["slca"].stages,
-                       masks=None if test.masks is None else test.masks[:len(items)], title=f"SLCA attention on test phantoms; encoder: {label}", path=out / "attention.png")
+                       masks=None if test.masks is None else test.masks[:len(items)],
+                       title=f"SLCA attention on test phantoms; encoder: {label}", path=out / "attention.png")
     print(f"wrote {args.out}/results.csv, results.json, metrics.png, attention.png")
 
 

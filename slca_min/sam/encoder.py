@@ -63,8 +63,8 @@ class SAMEncoder(torch.nn.Module):
         weights: what produced the weights, printed next to every number computed from them.
         sam_input: the side of SAM's square input. Default: the encoder's own (1024; 256 for
             tiny). Smaller (512, 256) is ~4x fewer tokens: much faster, features differ.
-        attention: "auto" (default: the fastest of SAM's maths through fused kernels, measured once per machine and
-            call shape, attention.py), "masked", "folded" or "flex" (one kernel, for benchmarks), "sam" (SAM's own).
+        attention: "auto" (default: SAM's maths in the kernel measured fastest on this machine for each call shape,
+            attention.py), "masked", "folded", "explicit" or "flex" (one kernel, for benchmarks), "sam" (SAM's own).
         fast_attention: False is the same as attention="sam" (kept for older code).
         precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 1.6-3.5x where native)
             or "int8" (CPU only: int8 Linear layers); the last two are faster and slightly different (precision.py).

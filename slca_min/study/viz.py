@@ -54,8 +54,7 @@ def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str
         ax.axis("off")
     outline = "; red: the lesion's outline" if masks is not None else ""
     fig.suptitle(textwrap.fill(f"{title}. Each stage on its own colour scale, dark to yellow over the range above it "
-                               "(0 blocks, 1 passes)"
-                               f"{outline}", 100), fontsize=9)
+                               f"(0 blocks, 1 passes){outline}", 100), fontsize=9)
     return _finish(fig, path)
 
 
@@ -152,10 +151,9 @@ def plot_differences(table: Sequence[dict], *, title: str, path: str | Path | No
     return _finish(fig, path)
 
 
-def _finish(fig, path, tight: bool = True):
+def _finish(fig, path):
     """Lay out; with a path, save atomically (a full disk never leaves an empty PNG) and close."""
-    if tight:
-        fig.tight_layout()
+    fig.tight_layout()
     if path is not None:
         with atomic_write(path) as tmp:
             fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png")
