@@ -6,6 +6,8 @@ each reported: on a shared machine a slow minute otherwise decides a ratio (one 
 official loop at 12 s where it takes 8). Prints a Markdown table; results go in benchmarks/README.md.
 
     python benchmarks/bench_encoder.py [--model-type vit_b] [--n 4] [--repeat 2] [--device cpu]
+
+"1024" in a path's name means the encoder's own input size (1024 for SAM, 256 for the tiny encoder).
 """
 from __future__ import annotations
 
@@ -52,8 +54,8 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     from slca_min.sam.checkpoints import build_sam
 
     path, sam_input, attention, precision, _ = CONFIGS[name]
-    encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=sam_input, attention=attention, device=device,
-                                   precision=precision)
+    encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=None if sam_input == 1024 else sam_input,
+                                   attention=attention, device=device, precision=precision)  # None: its own, as the official loop
     data = images(n + batch_size)
     if path == "official":
         predictor = SamPredictor(build_sam(encoder.image_encoder).to(device))
