@@ -86,14 +86,6 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
             "output": out[:2].numpy().tolist() if sam_input == 1024 else None}  # two images compared: JSON stays small
 
 
-def cpu_flags() -> set[str]:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
-    except OSError:
-        return set()
-
-
 def wanted(name: str, paths: str | None) -> bool:
     return not paths or CONFIGS[name][0] == "official" or any(p.strip() in name for p in paths.split(","))
 
@@ -127,9 +119,9 @@ def main() -> None:
     reference = np.array(results[0]["output"])
     official = results[0]["images_per_s"]
     from slca_min.sam.kernel_choice import processor
-    from slca_min.sam.precision import native_bf16
+    from slca_min.sam.precision import cpu_flags, native_bf16
 
-    flags = " ".join(sorted({"avx512_bf16", "amx_bf16", "amx_tile"} & cpu_flags())) or "no bf16 flags"
+    flags = " ".join(sorted({"avx512_bf16", "amx_bf16", "amx_tile"} & (cpu_flags() or set()))) or "no bf16 flags"
     print(f"{args.model_type}, untrained weights, {args.n} images of 480x640, batch {args.batch_size}, best of {args.repeat} "
           f"rounds, device {args.device} ({processor(torch.device(args.device))}), CPU flags: {flags}, torch "
           f"{torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}, "

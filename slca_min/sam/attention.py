@@ -72,6 +72,14 @@ def candidates(q: torch.Tensor) -> list[tuple[str, int | None]]:
     return [("masked", None)]
 
 
+def cpu_chunks(q: torch.Tensor, H: int, W: int, chunk_bytes: int) -> tuple[int, int]:
+    """(images or windows, query rows) per chunk, so that a chunk's (n, heads, rows * W, HW) scores or mask take about
+    `chunk_bytes`: several small images at once, or a few rows of one large one. q: (B, heads, H*W, d)."""
+    _, heads, HW, _ = q.shape
+    elements = chunk_bytes // q.element_size()
+    return max(1, elements // (heads * HW * HW)), max(1, min(H, elements // (heads * W * HW)))
+
+
 def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor, *,
                      scale: float, chunk_bytes: int = CHUNK_BYTES) -> torch.Tensor:
     """SAM's attention with its relative-position term as an additive mask.
@@ -86,9 +94,7 @@ def masked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: t
     """
     B, heads, HW, _ = q.shape
     H, W = rel_h.shape[-1], rel_w.shape[-1]
-    elements = chunk_bytes // q.element_size()
-    n = B if q.is_cuda else max(1, elements // (heads * HW * HW))  # images (or windows) per chunk
-    rows = H if q.is_cuda else max(1, min(H, elements // (heads * W * HW)))  # query rows per chunk
+    n, rows = (B, H) if q.is_cuda else cpu_chunks(q, H, W, chunk_bytes)
     out = torch.empty_like(q)
     for b in range(0, B, n):
         for r in range(0, H, rows):
@@ -134,9 +140,7 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h:
     """
     B, heads, HW, _ = q.shape
     H, W = rel_h.shape[-1], rel_w.shape[-1]
-    elements = chunk_bytes // q.element_size()
-    n = max(1, elements // (heads * HW * HW))  # images (or windows) per chunk
-    rows = max(1, min(H, elements // (heads * W * HW)))  # query rows per chunk
+    n, rows = cpu_chunks(q, H, W, chunk_bytes)
     out = torch.empty_like(q)
     for b in range(0, B, n):
         for r in range(0, H, rows):

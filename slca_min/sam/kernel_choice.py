@@ -3,15 +3,17 @@
 Which kernel wins depends on the processor more than on anything the library can see. In bf16 a
 ViT-B global block takes 129 ms folded and 198 ms masked on a Xeon with AMX, but 866 ms folded,
 about 500 ms masked and 264-314 ms with SAM's explicit scores on an AMD EPYC without AMX
-(benchmarks/README.md). A rule by dtype, tuned on one of them, costs the other a quarter of its speed. So the first call of each shape times the
-candidate kernels on its own inputs (seconds, with a line saying so), checks that they agree, and
+(benchmarks/README.md). A rule by dtype, tuned on one of them, costs the other a quarter of its
+speed. So the first call of each shape times the candidate kernels on its own inputs (seconds,
+with a line saying so), checks that they agree, and
 writes the winner to ~/.cache/slca_min/attention_kernels.json ($SLCA_ATTENTION_KERNELS), keyed by
 processor, torch version, threads, dtype and shape (the shape names the model's block: windows,
 heads, tokens, head size). Every later call, in any process on the machine, reads the choice.
 
 Candidates (attention.candidates): on a GPU the mask and the folded dot product (FlexAttention, also
-timed on an H200, was the slowest on every shape and compiles per shape, so it is only used when asked); on the
-CPU in bf16 the mask in two chunk sizes, the folded dot product and SAM's explicit scores in chunks.
+timed on an H200, was the slowest on every shape and compiles per shape, so it is only used when
+asked); on the CPU in bf16 the mask in two chunk sizes, the folded dot product and SAM's explicit
+scores in chunks.
 fp32 on the CPU keeps the mask without measuring: it is compute-bound there, folding triples its
 arithmetic (measured 1.5-1.9x slower on both CPU families), and a fixed kernel keeps CPU training
 (the miniature's build) bit-reproducible.
@@ -81,8 +83,8 @@ def read_choices(path: Path) -> dict:
 
 
 def measure(options: list[Option], run_option, cuda: bool) -> dict:
-    """Seconds of each option's fastest round (run_option(option) computes it on this call's inputs); an option that fails or
-    disagrees with the first is left out with a line saying why."""
+    """Seconds of each option's fastest round (run_option(option) computes it on this call's inputs); an option
+    that fails or disagrees with the first is left out with a line saying why."""
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     runs, reference, times = {}, None, {}
     with torch.no_grad():

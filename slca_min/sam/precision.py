@@ -3,9 +3,9 @@ Linear layers).
 
 bf16 is torch's autocast: matrix products and convolutions in bfloat16, reductions and norms in
 fp32, weights kept in fp32. It pays where the hardware computes bfloat16 natively (every recent
-GPU; CPUs with AVX-512 BF16 or AMX; Arm cores with BF16): 3.5x fp32 on a Xeon with AMX, 1.6x on an AMD
-EPYC without it (where int8 is faster), region cosine to fp32 0.9999 (benchmarks/README.md). Elsewhere it is emulated and slower, and
-`native_bf16` lets the library say so.
+GPU; CPUs with AVX-512 BF16 or AMX; Arm cores with BF16): 3.5x fp32 on a Xeon with AMX, 1.6x on an
+AMD EPYC without it (where int8 is faster), region cosine to fp32 0.9999 (benchmarks/README.md).
+Elsewhere it is emulated and slower, and `native_bf16` lets the library say so.
 
 int8 is torch's dynamic quantization: the weights of every Linear layer (qkv, proj, the MLPs:
 about 3/4 of ViT-B's arithmetic) are stored in int8 and multiplied with int8 activations
@@ -24,16 +24,21 @@ from torch import nn
 PRECISIONS = ("fp32", "bf16", "int8")
 
 
+def cpu_flags() -> set[str] | None:
+    """The CPU's feature flags (x86 "flags", Arm "Features" in /proc/cpuinfo), or None where they cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith(("flags", "Features"))), []))
+    except OSError:
+        return None  # not Linux: cannot tell
+
+
 def native_bf16(device: str | torch.device = "cpu") -> bool | None:
     """True where `device` computes bfloat16 natively, False where it would be emulated, None where unknown."""
     if torch.device(device).type == "cuda":
         return torch.cuda.is_bf16_supported()
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith(("flags", "Features"))), [])
-    except OSError:
-        return None  # not Linux: cannot tell
-    return bool({"avx512_bf16", "amx_bf16", "bf16"} & set(flags))
+    flags = cpu_flags()
+    return None if flags is None else bool({"avx512_bf16", "amx_bf16", "bf16"} & flags)
 
 
 def check_precision(precision: str, device: str | torch.device) -> None:

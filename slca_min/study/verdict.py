@@ -26,9 +26,10 @@ def read_table(path: str | Path) -> list[dict]:
 
 
 def where(q: dict) -> str:
-    """'9 training images (fraction 0.02), level 1' from a question's row."""
-    images = f"{q['n_train']} training images (fraction {q['fraction']:g})" if "n_train" in q else f"fraction {q['fraction']:g}"
-    return images + (f", difficulty level {q['level']}" if "level" in q else "")
+    """'9 training images (fraction 0.02), difficulty level 1' from a question's row (an empty column is left out)."""
+    known = {k for k in ("n_train", "level") if q.get(k) not in (None, "")}
+    images = f"{q['n_train']} training images (fraction {q['fraction']:g})" if "n_train" in known else f"fraction {q['fraction']:g}"
+    return images + (f", difficulty level {q['level']}" if "level" in known else "")
 
 
 def mean_auc(summary: Sequence[dict], model: str, q: dict) -> float | None:
@@ -42,10 +43,9 @@ def sentence(q: dict, summary: Sequence[dict] = ()) -> str:
     a, b = q["question"].split(" - ")
     means = [(m, mean_auc(summary, m, q)) for m in (a, b)]
     level = " and ".join(f"{m} {v:.3f}" for m, v in means if v is not None)
-    text = (f"{q['asks'][0].upper()}{q['asks'][1:]} At {where(q)}" + (f", mean test AUC {level}" if level else "") +
-            f"; paired by seed, {a} − {b} = {q['diff']:+.3f} [{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}], "
-            f"{q['seeds_won']} of {q['seeds']} seeds won. ")
     interval = f"[{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}]"
+    text = (f"{q['asks'][0].upper()}{q['asks'][1:]} At {where(q)}" + (f", mean test AUC {level}" if level else "") +
+            f"; paired by seed, {a} − {b} = {q['diff']:+.3f} {interval}, {q['seeds_won']} of {q['seeds']} seeds won. ")
     if not q["excludes_0"]:
         return text + (f"Not shown: the interval contains 0, so {q['seeds']} seeds cannot tell the two apart; what they "
                        f"do show is that a true difference outside {interval} is unlikely.")
