@@ -1,5 +1,14 @@
 """Shared by the data scripts: run a main() so that bad input exits 2 with one line, no traceback."""
+import argparse
 import sys
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line naming it (exit 2), not argparse's usage block."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def run(main) -> None:

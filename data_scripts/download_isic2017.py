@@ -5,12 +5,11 @@
 Labels: 0 nevus, 1 melanoma, 2 seborrheic keratosis. Images keep their aspect ratio; the longest
 side is at most --max-side. Rerunning resumes downloads and skips images already written.
 """
-import argparse
 import csv
 import zipfile
 from pathlib import Path
 
-from _cli import run
+from _cli import Parser, run
 from PIL import Image
 from tqdm import tqdm
 
@@ -37,7 +36,7 @@ def read_labels(path: Path) -> list[tuple[str, int]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default="data/isic2017")
     parser.add_argument("--max-side", type=int, default=1024)
     parser.add_argument("--base-url", default="https://isic-challenge-data.s3.amazonaws.com/2017")

@@ -3,9 +3,8 @@ right MD5 is kept.
 
     python data_scripts/download_medmnist.py breastmnist retinamnist [--size 224] [--dir data]
 """
-import argparse
 
-from _cli import run
+from _cli import Parser, run
 
 from slca_min.data.download import fetch
 from slca_min.data.medmnist_info import MEDMNIST, SIZES, URL, file_name
@@ -14,7 +13,7 @@ MD5 = {flag: md5 for flag, (_, _, _, md5) in MEDMNIST.items()}  # flag -> {size:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("flags", nargs="+", choices=MD5, metavar="FLAG", help=", ".join(MD5))
     parser.add_argument("--size", type=int, default=28, choices=SIZES)
     parser.add_argument("--dir", default="data")

@@ -4,9 +4,8 @@
 
 A file already at the final path is checked too: a damaged or foreign file is downloaded again.
 """
-import argparse
 
-from _cli import run
+from _cli import Parser, run
 
 from slca_min.data.download import fetch
 
@@ -19,7 +18,7 @@ FILES = {"vit_b": ("sam_vit_b_01ec64.pth", "01ec64d29a2fca3f0661936605ae66f8"),
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("model_type", choices=FILES)
     parser.add_argument("--dir", default="checkpoints")
     parser.add_argument("--base-url", default="https://dl.fbaipublicfiles.com/segment_anything")

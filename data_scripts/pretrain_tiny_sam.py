@@ -7,17 +7,16 @@ The library builds the same file on first use, so running this is optional. Dete
 the CPU (same machine, same torch): the same recipe gives the same weights. --dice adds the
 held-out Dice of a probe on the frozen embedding, the miniature next to the untrained encoder.
 """
-import argparse
 from pathlib import Path
 
-from _cli import run
+from _cli import Parser, run
 
 from slca_min import SAMEncoder
 from slca_min.sam.miniature import PretrainConfig, build_miniature, default_path, probe_dice
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     defaults = PretrainConfig()
     parser.add_argument("--out", help=f"checkpoint to write (default: {default_path()})")
     parser.add_argument("--steps", type=int, default=defaults.steps, help="(default %(default)s)")

@@ -31,6 +31,7 @@ from ..study.comparison import (
     model_setting,
     result_setting,
     summarize,
+    USES_SAM,
 )
 from ..sam.loading import load_encoder, weights_label
 from ..study.experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit
@@ -249,7 +250,8 @@ def lowdata(args) -> None:
     check_writable(args.out)
     levels = levels_needed(args.models)
     out, config = Path(args.out), fit_config(args)
-    splits, encoder, regions = prepare(args, levels=levels)  # before any worker starts: they find the regions cached
+    # before any worker starts: they find the regions cached; none when no model reads SAM (baseline, oracles)
+    splits, encoder, regions = prepare(args, levels=levels, need_regions=bool(set(args.models) & set(USES_SAM)))
     setting = result_setting(config, splits, encoder)
     grid = dict(fractions=args.fractions, seeds=args.seeds, models=args.models)
     finished = lambda: finished_rows(read_csv(out / "results.csv"), setting=setting, **grid)  # noqa: E731

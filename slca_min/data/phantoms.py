@@ -15,6 +15,8 @@ import torch.nn.functional as F
 
 from ..utils.files import atomic_write
 from .clutter import add_clutter
+from .haystack import make_haystack
+from .lesions import TISSUE, finite_knobs, lesion_edge
 from .loaders import SPLITS
 
 PHANTOM_CLASSES = ("smooth margin", "irregular margin")
@@ -43,13 +45,16 @@ def oracle_regions(masks: np.ndarray, grid: int = 16) -> np.ndarray:
 # structures that are not the lesion, so that finding where to look stops being free.
 DIFFICULTY = {0: (1.0, 1.0, 1.0, 0), 1: (0.85, 0.85, 1.15, 2), 2: (0.7, 0.7, 1.3, 4), 3: (0.6, 0.55, 1.45, 6),
               4: (0.5, 0.45, 1.6, 8)}
-TISSUE = 110.0  # the background's mean intensity, which lesion_contrast scales the lesion's darkness against
+
+
+SCENES = ("lesion", "haystack")  # one lesion on speckle (the ladder), or one lesion among cysts (haystack.py)
 
 
 def difficulty_knobs(difficulty: int = 0, **overrides: float | int | None) -> dict:
     """The four knobs of a ladder level, any of them replaced by an override that is not None."""
     if difficulty not in DIFFICULTY:
         raise ValueError(f"difficulty={difficulty}: choose a level from {min(DIFFICULTY)} to {max(DIFFICULTY)}")
+    finite_knobs(**overrides)
     knobs = dict(zip(("lesion_scale", "lesion_contrast", "speckle", "clutter"), DIFFICULTY[difficulty]))
     knobs.update({k: v for k, v in overrides.items() if v is not None})
     if knobs["lesion_scale"] <= 0 or knobs["lesion_contrast"] < 0 or knobs["speckle"] <= 0 or knobs["clutter"] < 0:
@@ -57,9 +62,10 @@ def difficulty_knobs(difficulty: int = 0, **overrides: float | int | None) -> di
     return knobs
 
 
-def make_phantoms(n: int, *, size: int = 64, seed: int = 0, difficulty: int = 0, lesion_scale: float | None = None,
-                  lesion_contrast: float | None = None, speckle: float | None = None,
-                  clutter: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_phantoms(n: int, *, size: int | None = None, seed: int = 0, scene: str = "lesion", difficulty: int = 0,
+                  lesion_scale: float | None = None, lesion_contrast: float | None = None, speckle: float | None = None,
+                  clutter: int | None = None, share: float | None = None,
+                  distractors: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Synthetic ultrasound-like images: one dark lesion on a speckle background, at a random place.
 
     The class is a local property, the lesion's margin: 0 smooth (round or oval), 1 irregular
@@ -67,12 +73,31 @@ def make_phantoms(n: int, *, size: int = 64, seed: int = 0, difficulty: int = 0,
     has to look at the lesion's edge. Returns images (n, size, size) uint8, labels (n,) int64
     and lesion masks (n, size, size) bool.
 
+    size: the canvas's side (default 64; 128 for haystack scenes).
+    scene="haystack": the positive control's scenes instead (data/haystack.py): one classified lesion among
+    `distractors` cysts (default 4), its mean share of the image `share` (default 0.02); the ladder's knobs do
+    not apply there.
     difficulty: a level of DIFFICULTY (0, the default, is the original phantom, bit for bit), or set a knob alone:
     lesion_scale (radius x scale; 1 = 14-20 % of the side, 0.5 = 2-4 % of the area), lesion_contrast (the lesion's
     darkness below the tissue, x contrast), speckle (its standard deviation x speckle) and clutter (that many
-    cysts, ducts, specular lines and shadowing calcifications: data/clutter.py). The labels and every lesion's
-    place and shape depend on the seed only, never on the knobs; the clutter has its own random stream.
+    cysts, ducts, specular lines and shadowing calcifications: data/clutter.py). What the knobs leave alone: the
+    labels depend on the seed only; the lesions' places and shapes depend on the seed and the speckle knob (the
+    speckle is drawn from the same stream, and how many draws it takes depends on the knob), never on
+    lesion_scale (which scales the same lesions), lesion_contrast or clutter (its own stream). So the ladder's
+    levels, each with its own speckle, are different images with the same labels, not the same lesions made
+    harder; compare levels by their distributions, image by image only at equal speckle.
     """
+    if scene not in SCENES:
+        raise ValueError(f"scene={scene!r}: choose {' or '.join(SCENES)}")
+    if scene == "haystack":
+        if difficulty or any(v is not None for v in (lesion_scale, lesion_contrast, speckle, clutter)):
+            raise ValueError("scene='haystack' has its own knobs (size, share, distractors); the ladder's (difficulty, "
+                             "lesion_scale, lesion_contrast, speckle, clutter) do not apply to it")
+        return make_haystack(n, size=size or 128, seed=seed, **{k: v for k, v in (("share", share),
+                             ("distractors", distractors)) if v is not None})
+    if share is not None or distractors is not None:
+        raise ValueError("share and distractors are knobs of scene='haystack'; pass scene='haystack' or leave them out")
+    size = size or 64
     knobs = difficulty_knobs(difficulty, lesion_scale=lesion_scale, lesion_contrast=lesion_contrast,
                              speckle=speckle, clutter=clutter)
     rng, clutter_rng = np.random.default_rng(seed), np.random.default_rng([seed, 35])
@@ -85,12 +110,7 @@ def make_phantoms(n: int, *, size: int = 64, seed: int = 0, difficulty: int = 0,
         radius = size * rng.uniform(0.14, 0.2) * knobs["lesion_scale"]
         cy, cx = size * rng.uniform(0.3, 0.7, 2)
         theta, distance = np.arctan2(yy - cy, xx - cx), np.hypot(yy - cy, xx - cx)
-        if labels[i] == 1:  # irregular margin: many sharp lobes
-            lobes = rng.integers(5, 9)
-            edge = radius * (1 + rng.uniform(0.35, 0.5) * np.abs(np.sin(lobes / 2 * theta + rng.uniform(0, np.pi))) - 0.25)
-        else:  # smooth margin: an oval
-            edge = radius * (1 + rng.uniform(0.0, 0.2) * np.cos(2 * (theta - rng.uniform(0, np.pi))))
-        masks[i] = distance <= edge
+        masks[i] = distance <= lesion_edge(rng, labels[i] == 1, radius, theta)
         tissue = TISSUE + 25 * np.sin(xx / size * rng.uniform(2, 5) + rng.uniform(0, 6)) * np.cos(yy / size * rng.uniform(2, 5))
         gain = 1.0
         if knobs["clutter"]:
@@ -104,10 +124,10 @@ def make_phantoms(n: int, *, size: int = 64, seed: int = 0, difficulty: int = 0,
     return images, labels.astype(np.int64), masks
 
 
-def save_phantoms(path: str | Path, *, n: int = 600, size: int = 64, seed: int = 0,
+def save_phantoms(path: str | Path, *, n: int = 600, size: int | None = None, seed: int = 0,
                   split: tuple[float, float, float] = (0.7, 0.1, 0.2), **knobs) -> Path:
     """Phantoms in MedMNIST npz format ({split}_images, {split}_labels (N, 1)), plus {split}_masks and class_names.
-    `knobs`: difficulty= and the single knobs of make_phantoms."""
+    `knobs`: scene=, difficulty= and the single knobs of make_phantoms."""
     images, labels, masks = make_phantoms(n, size=size, seed=seed, **knobs)
     ends = np.cumsum([math.floor(f * n) for f in split[:2]])
     parts = dict(zip(SPLITS, np.split(np.arange(n), ends)))

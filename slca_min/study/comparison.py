@@ -8,7 +8,9 @@ carry the label?) and "slca-oracle" (SLCA fed a perfect segmentation built from
 the lesion masks, no SAM: does location-aware gating help at all when its input is ideal?), and
 "slca-multilevel" (the paper's second reading: five SAM levels gating the stem and stages 1-4), and
 "fusion" (late fusion, no gate: the mean-pooled regions concatenated to the CNN's pooled features before its
-last layer: is gating the right way to use frozen features at all?).
+last layer: is gating the right way to use frozen features at all?), and on phantoms "oracle-crop" (the
+plain backbone shown only a box around the true lesion at native resolution: the ceiling of what knowing
+where to look can give, the positive control of the haystack study).
 Results are rows in one CSV; a row carries every setting that can change it, rows are only ever
 added, and a rerun skips what is already there with the same setting.
 """
@@ -16,13 +18,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..backbones import weights_label as backbone_label
+from ..data.haystack import CROP, oracle_crop
 from ..data.loaders import Split, num_classes, stratified_fraction
 from ..data.phantoms import oracle_regions
 from ..data.split import data_id
@@ -38,11 +41,11 @@ from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
-         "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca", "fusion": "fusion"}
+         "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca", "fusion": "fusion", "oracle-crop": "none"}
 PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe, "probe-oracle": linear_probe}
 MODELS = (*GATED, *PROBES)
 USES_SAM = ("slca", "slca-shuffled", "slca-residual", "slca-multilevel", "fusion", "probe-linear", "probe-knn")
-ORACLE = ("slca-oracle", "slca-oracle-residual", "probe-oracle")  # fed the lesion masks, no SAM
+ORACLE = ("slca-oracle", "slca-oracle-residual", "probe-oracle")  # fed the lesion masks' regions, no SAM
 
 
 def integration(model: str) -> str:
@@ -77,8 +80,9 @@ def model_setting(model: str, setting: dict) -> dict:
     """The part of `setting` that can change `model`'s result: a model without SAM does not depend on the encoder."""
     if model in USES_SAM:
         return {**setting, "sam_levels": "+".join(model_levels(model))}
-    weights = "lesion masks (oracle, no SAM)" if model in ORACLE else NO_SAM
-    return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": weights}
+    weights = "lesion masks (oracle, no SAM)" if model in (*ORACLE, "oracle-crop") else NO_SAM
+    crop = {"image_size": CROP} if model == "oracle-crop" else {}  # it sees the crop at native resolution
+    return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": weights, **crop}
 
 
 def same_setting(row: dict, setting: dict) -> bool:
@@ -98,11 +102,21 @@ def shuffled(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def oracle_inputs(splits: dict[str, Split], grid: int) -> dict[str, np.ndarray]:
+def _masks_needed(splits: dict[str, Split], model: str) -> None:
     if any(split.masks is None for split in splits.values()):
-        raise ValueError("--models slca-oracle needs lesion masks (train_masks, val_masks, test_masks in the npz): "
+        raise ValueError(f"--models {model} needs lesion masks (train_masks, val_masks, test_masks in the npz): "
                          "phantoms have them")
+
+
+def oracle_inputs(splits: dict[str, Split], grid: int) -> dict[str, np.ndarray]:
+    _masks_needed(splits, "slca-oracle")
     return {name: oracle_regions(split.masks, grid) for name, split in splits.items()}
+
+
+def cropped(splits: dict[str, Split]) -> dict[str, Split]:
+    """The oracle crop's data: every image cut to a CROP-pixel box around its lesion (same labels and order)."""
+    _masks_needed(splits, "oracle-crop")
+    return {name: Split(oracle_crop(s.images, s.masks, CROP), s.labels, s.class_names) for name, s in splits.items()}
 
 
 def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray], indices: np.ndarray) -> tuple[dict, dict]:
@@ -147,6 +161,7 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
         mine = set(grid[share[0]::share[1]])
         runs = [run for run in runs if run in mine]
     oracle = oracle_inputs(splits, config.grid) if set(ORACLE) & set(models) else None
+    crops = cropped(splits) if "oracle-crop" in models else None
     by_level = {want: {split: select_levels(R, levels, want) for split, R in regions.items()}
                 for want in {model_levels(m) for m in models if m in USES_SAM}}
     inputs = {**{m: by_level[model_levels(m)] for m in models if m in USES_SAM}, **dict.fromkeys(ORACLE, oracle)}
@@ -157,8 +172,10 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
         if model in PROBES:
             metrics, extra = run_probe(model, splits, inputs[model], indices)
         else:
-            net, history, metrics = fit(splits, inputs.get(model), gate=GATED[model], integrate=integration(model),
-                                        sam_levels=model_levels(model), config=config, fraction=fraction, seed=seed,
+            crop = model == "oracle-crop"
+            net, history, metrics = fit(crops if crop else splits, inputs.get(model), gate=GATED[model],
+                                        integrate=integration(model), sam_levels=model_levels(model),
+                                        config=replace(config, image_size=CROP) if crop else config, fraction=fraction, seed=seed,
                                         progress=progress,
                                         desc=f"[{i}/{len(runs)}] {model}, fraction {fraction}, seed {seed}")
             best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored

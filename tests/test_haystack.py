@@ -1,0 +1,92 @@
+"""Haystack scenes (issue 44): the positive control's phantoms leave every earlier phantom as it was, and only
+the classified lesion carries the label."""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from slca_min import make_phantoms
+from slca_min.data.haystack import CROP, lesion_boxes, make_haystack, oracle_crop
+from slca_min.data.phantoms import oracle_regions
+from slca_min.study.probes import linear_probe, standardize
+from slca_min.train import classification_metrics
+from test_ladder import digest
+
+# sha256 of make_phantoms(40, size=64, seed=3, difficulty=L)'s images, labels and masks, written before the haystack
+LEVELS = {0: "2996f6da5129598df882c65f01200d4efa820bc5665070556d7a8ccd6b78e535",
+          1: "42f2c3953daf584935492e5a0de66faea2093cfa65f69ba15b1c16538b9e0caa",
+          2: "d9e2fc5a041fadd7cfc50b5dff3712c4672e5e22518faf9839064df47460f4ea",
+          3: "6e16893495fe1db56477fc313445ac0d4c146c3978196060194b1f030b3dbecf",
+          4: "9bef68f05f773b87dba09ee480094299209510b9aee4d14f170e3f94baca53fb"}
+
+
+@pytest.mark.parametrize("level", sorted(LEVELS))
+def test_every_ladder_level_is_unchanged_bit_for_bit(level):
+    assert digest(*make_phantoms(40, size=64, seed=3, difficulty=level)) == LEVELS[level]
+
+
+def test_scenes_mark_the_classified_lesion_only_and_do_not_depend_on_n():
+    images, labels, masks = make_phantoms(12, scene="haystack", seed=1)
+    assert images.shape == masks.shape == (12, 128, 128) and images.dtype == np.uint8 and set(labels) <= {0, 1}
+    share = masks.mean((1, 2))
+    assert np.all((share > 0.01) & (share < 0.04))  # one lesion of about 2 % of the image
+    assert np.all(images[masks].mean() > 20)  # the mask is the grey solid mass, not a black cyst
+    assert (images < 15).mean() > 0.03  # ... while the cysts are there, outside it
+    more = make_haystack(20, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip((images, labels, masks), (x[:12] for x in more)))
+    regions = oracle_regions(masks, 16)
+    assert regions.shape == (12, 2, 16, 16) and np.allclose(regions[:, 0].mean((1, 2)), share, atol=1e-3)
+
+
+def _edges(x: np.ndarray) -> torch.Tensor:
+    """Simple margin features: the image, its gradient and local contrast pooled on a 4 x 4 grid, and how much of
+    the smoothed image has a strong edge (more where a margin is irregular)."""
+    x = torch.from_numpy(x).float()[:, None] / 255
+    gradient = (x[..., 1:, :-1] - x[..., :-1, :-1]).abs() + (x[..., :-1, 1:] - x[..., :-1, :-1]).abs()
+    contrast = (x - F.avg_pool2d(x, 3, 1, 1)).abs()
+    s = F.avg_pool2d(F.avg_pool2d(x, 3, 1, 1), 2)
+    edges = torch.hypot(s[..., 1:, :-1] - s[..., :-1, :-1], s[..., :-1, 1:] - s[..., :-1, :-1])
+    strong = torch.stack([(edges > t).float().mean((1, 2, 3)) for t in (0.05, 0.1, 0.15, 0.2)], 1)
+    return torch.cat([F.adaptive_avg_pool2d(t, 4).flatten(1) for t in (x, gradient, contrast, edges)] + [strong], 1)
+
+
+def test_the_label_is_in_the_classified_lesion_and_nowhere_else():
+    """A linear probe on margin features tells the classes apart from a box around the lesion, and is at chance on
+    the image with that box blanked out: the distractors' margins and places say nothing about the label."""
+    images, labels, masks = make_haystack(900, seed=5)
+    blanked = images.copy()
+    for image, (y, x) in zip(blanked, lesion_boxes(masks, 48)):
+        image[y:y + 48, x:x + 48] = 110
+    auc = {}
+    for name, x in (("crop", oracle_crop(images, masks, 32)), ("blanked", blanked)):
+        train, test = standardize(_edges(x[:600]), _edges(x[600:]))
+        scores = linear_probe(train, torch.from_numpy(labels[:600]), test, 2)
+        auc[name] = classification_metrics(labels[600:], scores)["auc"]
+    assert auc["crop"] > 0.7, auc  # the probe can see a margin: the check below can fail
+    assert abs(auc["blanked"] - 0.5) < 0.1, auc
+
+
+def test_oracle_crop_is_native_resolution_around_the_lesion():
+    images, labels, masks = make_haystack(6, seed=2)
+    crops = oracle_crop(images, masks)
+    assert crops.shape == (6, CROP, CROP)
+    for image, crop, mask, (y, x) in zip(images, crops, masks, lesion_boxes(masks)):
+        assert np.array_equal(crop, image[y:y + CROP, x:x + CROP])
+        assert mask[y:y + CROP, x:x + CROP].sum() == mask.sum()  # the whole lesion is inside the box
+
+
+@pytest.mark.parametrize("knobs, message", [
+    (dict(share=float("nan")), "finite"), (dict(share=0.5), "share"), (dict(distractors=-1), "distractors"),
+    (dict(size=16), "size"), (dict(difficulty=2), "do not apply"), (dict(speckle=1.2), "do not apply")])
+def test_bad_haystack_knobs_are_refused(knobs, message):
+    with pytest.raises(ValueError, match=message):
+        make_phantoms(2, scene="haystack", **knobs)
+
+
+@pytest.mark.parametrize("knob", ["lesion_scale", "lesion_contrast", "speckle"])
+def test_nan_and_infinite_ladder_knobs_are_refused(knob):
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite"):
+            make_phantoms(2, **{knob: value})
+    with pytest.raises(ValueError, match="scene='haystack'"):
+        make_phantoms(2, share=0.02)
