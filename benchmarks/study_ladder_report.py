@@ -3,15 +3,17 @@ and the figure of those differences against the level.
 
 Reads the results.csv of each level's folder (the level is read from the data file's name, phantoms-dL-...), pairs
 models on the same level, fraction and seed (so on the same training subset), and writes, only once everything is
-computed: benchmarks/PREFIX_summary.csv (per level, model and fraction: mean and std of every metric),
-benchmarks/PREFIX_questions.csv (one row per question, level and fraction) and benchmarks/PREFIX.png.
+computed and drawn: benchmarks/PREFIX_summary.csv (per level, model and fraction: mean and std of every metric),
+benchmarks/PREFIX_questions.csv (one row per question, level and fraction) and benchmarks/PREFIX.png, all three or
+none. What it cannot ask (one seed, no shared seed) it says in a line; what it cannot read it refuses in one line,
+exit code 2, leaving the recorded outputs as they were.
 
     python benchmarks/study_ladder_report.py runs/ladder-d*/results.csv
     python benchmarks/study_ladder_report.py --prefix study_ladder_pilot runs/ladder-pilot-d*/results.csv
 """
 from __future__ import annotations
 
-import argparse
+import io
 import re
 import sys
 from pathlib import Path
@@ -23,8 +25,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from slca_min.study.comparison import summarize  # noqa: E402
-from slca_min.study.report import load_results, paired_questions, print_questions  # noqa: E402
-from slca_min.utils.files import atomic_write, write_csv  # noqa: E402
+from slca_min.cli.main import Parser  # noqa: E402
+from slca_min.study.report import (load_results, paired_questions, print_questions, unasked_questions,  # noqa: E402
+                                   unique_runs)
+from slca_min.utils.files import csv_text, read_csv, write_together  # noqa: E402
 
 HERE = Path(__file__).parent
 QUESTIONS = [  # (a, b, what a - b asks), the most important first
@@ -47,19 +51,30 @@ def level_of(row: dict, path: str) -> int:
 
 
 def load(paths: list[str]) -> list[dict]:
+    """Every level's rows, one per run (model, level, fraction, seed) across all files."""
     rows = []
     for path in paths:
-        for r in load_results(path):
-            rows.append({**r, "level": level_of(r, path)})
-    return rows
+        levels = [level_of(r, path) for r in read_csv(path)]  # a file of other data is named as such first
+        rows += [{**r, "level": level} for r, level in zip(load_results(path), levels)]
+    return unique_runs(rows, ("model", "level", "fraction", "seed"))
 
 
-def ladder_questions(rows: list[dict]) -> list[dict]:
-    table = []
+def ladder_questions(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """The questions asked per level and fraction, and a line for each one a level cannot answer."""
+    table, unasked = [], []
     for fraction in sorted({r["fraction"] for r in rows}):
         part = [r for r in rows if r["fraction"] == fraction]
         table += [{**q, "fraction": fraction} for q in paired_questions(part, QUESTIONS, by="level")]
-    return table
+        unasked += unasked_questions(part, QUESTIONS, by="level", also=f", fraction {fraction:g}")
+    return table, unasked
+
+
+def png(fig: plt.Figure) -> bytes:
+    """The figure drawn in memory: it must exist before any output is written."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def figure(rows: list[dict], table: list[dict]) -> plt.Figure:
@@ -105,25 +120,23 @@ def figure(rows: list[dict], table: list[dict]) -> plt.Figure:
     return fig
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", help="results.csv of each level")
     parser.add_argument("--prefix", default="study_ladder", help="names of the outputs, in benchmarks/ unless a path "
                                                                  "(default %(default)s)")
-    args = parser.parse_args()
-    try:  # everything is read and computed before anything is written: a failed run leaves the recorded report
+    args = parser.parse_args(argv)
+    try:  # everything is read, computed and drawn before anything is written: a failed run leaves the recorded report
         rows = load(args.results)
-    except ValueError as e:
-        sys.exit(f"error: {e}")
-    summary = [{"level": level, **s} for level in sorted({r["level"] for r in rows})
-               for s in summarize([r for r in rows if r["level"] == level])]
-    table = ladder_questions(rows)
-    fig = figure(rows, table)
-    outputs = [HERE / f"{args.prefix}{end}" for end in ("_summary.csv", "_questions.csv", ".png")]
-    write_csv(outputs[0], summary)
-    write_csv(outputs[1], table)
-    with atomic_write(outputs[2]) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+        summary = [{"level": level, **s} for level in sorted({r["level"] for r in rows})
+                   for s in summarize([r for r in rows if r["level"] == level])]
+        table, unasked = ladder_questions(rows)
+        outputs = [HERE / f"{args.prefix}{end}" for end in ("_summary.csv", "_questions.csv", ".png")]
+        write_together(dict(zip(outputs, (csv_text(summary).encode(), csv_text(table).encode(),
+                                          png(figure(rows, table))))))
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for label in dict.fromkeys(f"{r['model']}: {r['weights']}" for r in rows if r["model"] in ("slca", "slca-oracle")):
         print(label)
     print(f"backbone weights: {', '.join(dict.fromkeys(str(r.get('backbone_weights')) for r in rows))}")
@@ -133,8 +146,11 @@ def main() -> None:
               f"{s['balanced_acc_mean']:>11.3f} ± {s['balanced_acc_std']:.3f}")
     print()
     print_questions(table, by="level")
+    for line in unasked:  # every question the data cannot answer, said
+        print(line)
     print(f"wrote {', '.join(map(str, outputs))}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -122,7 +122,7 @@ def test_the_report_refuses_what_it_cannot_pair_and_keeps_the_recorded_study(tmp
         results(path, rows)
     recorded = {name: (REPORT.parent / name).read_bytes() for name in RECORDED}
     done = subprocess.run([sys.executable, str(REPORT), str(path)], capture_output=True, text=True)
-    assert done.returncode != 0 and one_line_error(done.stderr, str(path), *needles), done.stderr
+    assert done.returncode == 2 and one_line_error(done.stderr, str(path), *needles), done.stderr  # like every refusal
     assert {name: (REPORT.parent / name).read_bytes() for name in RECORDED} == recorded
 
 

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+import pytest
 import torch
 
 matplotlib.use("Agg")
@@ -31,6 +32,37 @@ def test_the_sentences_follow_the_numbers(tmp_path):
     assert total.startswith("In all, 1 of 2 intervals exclude 0")
     mine = versus_study([question(0.0, -0.2, 0.2, seeds=2)], read_table(tmp_path / "q.csv"))[0]
     assert "here at 42 training images (fraction 0.1) with 2 seeds" in mine and "narrower" in mine
+
+
+@pytest.mark.parametrize("low, high, flag, reads", [
+    (0.010, 0.030, "TRUE", "Shown: the interval excludes 0, so slca is ahead of baseline here, by 0.010 to 0.030"),
+    (0.010, 0.030, "False", "Shown: the interval excludes 0, so slca is ahead of baseline"),  # a stale flag
+    (-0.030, -0.010, "", "Shown: the interval excludes 0, so slca is behind baseline here, by 0.010 to 0.030"),
+    (-0.010, 0.020, "True", "Not shown: the interval contains 0"),
+    ("nan", "nan", "False", "no interval (one seed)"),
+    ("", "", "", "no interval (one seed)"),
+])
+def test_the_reading_comes_from_the_interval_never_from_a_stored_flag(tmp_path, low, high, flag, reads):
+    write_csv(tmp_path / "q.csv", [{**question(0.02, 0.0, 0.0), "ci95_low": low, "ci95_high": high,
+                                    "excludes_0": flag}])
+    table = read_table(tmp_path / "q.csv")
+    line, total = verdict(table)
+    assert reads in line and ("contains 0" in line) == ("contains 0" in reads), line
+    shown = reads.startswith("Shown")
+    assert table[0]["excludes_0"] is shown  # what the differences figure colours
+    if low in ("", "nan"):
+        assert total.startswith("In all, 0 of 0 intervals") and "1 question has no interval (one seed)" in total
+        assert "no interval (one seed)" in versus_study([question(0.0, -0.2, 0.2, seeds=2)], table)[0]
+    else:
+        assert total.startswith(f"In all, {int(shown)} of 1 intervals exclude 0")
+
+
+def test_an_inverted_interval_is_refused(tmp_path):
+    write_csv(tmp_path / "q.csv", [question(0.02, 0.01, 0.03), question(0.02, 0.03, -0.01)])
+    with pytest.raises(ValueError, match=r"q.csv, line 3: slca - baseline: interval \[\+0.030, -0.010\] is inverted"):
+        read_table(tmp_path / "q.csv")
+    with pytest.raises(ValueError, match="inverted"):
+        verdict([question(0.02, 0.03, -0.01)])
 
 
 def test_every_recorded_question_reads_as_a_sentence():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -79,13 +80,57 @@ def read_json(path: Path) -> dict:
     return content if isinstance(content, dict) else {}
 
 
-def write_csv(path: str | Path, rows: Sequence[dict]) -> None:
+def csv_text(rows: Sequence[dict]) -> str:
     """Rows under the union of their keys (in order of first appearance); missing values stay empty."""
-    columns = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
+
+
+def write_csv(path: str | Path, rows: Sequence[dict]) -> None:
+    """csv_text(rows), written atomically."""
     with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+        f.write(csv_text(rows))
+
+
+def write_together(contents: dict[Path, bytes]) -> None:
+    """Write every file of `contents` or none: a report's tables and figures belong together.
+
+    Each file is first written beside its path, then all are moved into place; a folder where a file goes is
+    refused before anything is written, and a move that fails puts the files already moved back as they were."""
+    contents = {Path(p): data for p, data in contents.items()}
+    for path in contents:
+        if path.is_dir():
+            raise OSError(f"{path}: is a folder, not a file; move it away or write the outputs elsewhere")
+    staged, before, moved = {}, {}, []
+    try:
+        for path, data in contents.items():
+            staged[path] = path.with_name(f"{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                staged[path].write_bytes(data)
+                before[path] = path.read_bytes() if path.is_file() else None
+            except OSError as e:
+                raise write_error(path, e) from None
+        for path, tmp in staged.items():
+            try:
+                os.replace(tmp, path)
+            except OSError as e:
+                raise write_error(path, e) from None
+            moved.append(path)
+    except BaseException:
+        for path in moved:  # back as they were, byte for byte
+            if before[path] is None:
+                path.unlink(missing_ok=True)
+            else:
+                with atomic_write(path) as tmp:
+                    tmp.write_bytes(before[path])
+        raise
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
 
 
 def read_csv(path: str | Path | None) -> list[dict]:
