@@ -4,20 +4,26 @@ A tiny run gains nothing from being split (a 9-image run over 8 processes is mos
 side by side are eight times the work done. Each worker takes every N-th run of the grid (comparison.lowdata's
 `share`) and adds its rows to the one results.csv under the file's lock, so resume is unchanged: a rerun, with
 any number of workers, does only the runs whose rows are missing. The parent (or rank 0) waits for the rows
-and then summarizes them all.
+and then summarizes them all. Workers belong to their command: however the parent ends (SIGTERM, SIGHUP, an
+exception, Ctrl-C, even SIGKILL on Linux) its workers end with it, and none writes a row after it has returned.
 """
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from tqdm.auto import tqdm
 
+from ..study.claims import PARENT
 from ..utils import distributed
 
 
@@ -32,10 +38,10 @@ def side_by_side(args, run: Callable, *, count: Callable[[], int], total: int) -
         print(f"{todo} of {total} runs to do, in {args.workers} one-thread worker processes")
         procs = spawn(args.argv, min(args.workers, todo)) if todo else []
         try:
-            wait_for_rows(count, total, procs=procs, progress=not args.quiet)
-        except KeyboardInterrupt:
+            with signals_interrupt():
+                wait_for_rows(count, total, procs=procs, progress=not args.quiet)
+        finally:  # whatever ends the wait: the workers end before the command does
             stop(procs)
-            raise
         return True
     if args.distribute == "runs" and distributed.world_size() > 1:  # each rank whole runs, alone
         share = (distributed.rank(), distributed.world_size())
@@ -48,16 +54,54 @@ def side_by_side(args, run: Callable, *, count: Callable[[], int], total: int) -
 
 
 def spawn(argv: list[str], workers: int) -> list[tuple[subprocess.Popen, Path]]:
-    """`python -m slca_min ARGV --worker i/N` for each i, one thread each; their stderr goes to a log apiece."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # N one-thread processes: the fastest way to use N cores here
+    """`python -m slca_min ARGV --worker i/N` for each i, one thread each; their stderr goes to a log apiece. Each
+    knows its parent's pid (claims.check_parent) and, on Linux, gets SIGTERM from the kernel when the parent dies."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", PARENT: str(os.getpid())}  # N one-thread processes: N cores used
     logs = Path(tempfile.mkdtemp(prefix="slca_min-workers-"))
     procs = []
     for i in range(workers):
         log = logs / f"worker{i}.log"
         with open(log, "w") as err:
             procs.append((subprocess.Popen([sys.executable, "-m", "slca_min", *argv, "--worker", f"{i}/{workers}"],
-                                           env=env, stdout=subprocess.DEVNULL, stderr=err), log))
+                                           env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                           preexec_fn=die_with_parent()), log))
     return procs
+
+
+def die_with_parent():
+    """Linux: a preexec_fn asking the kernel for SIGTERM when the parent ends, however it ends (prctl
+    PR_SET_PDEATHSIG); None elsewhere, where the worker's own check of its parent's pid stops it before a row."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not between fork and exec
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, int(signal.SIGTERM))  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent ended before the line above took effect
+            os._exit(1)
+    return preexec
+
+
+@contextmanager
+def signals_interrupt():
+    """SIGTERM and SIGHUP (a closed terminal) end the wait as Ctrl-C does, so that the workers are stopped first."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    before = {s: signal.signal(s, interrupt) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
 
 
 def wait_for_rows(count: Callable[[], int], total: int, *, procs=(), progress: bool = True, every: float = 2.0) -> None:
@@ -86,9 +130,15 @@ def wait_for_rows(count: Callable[[], int], total: int, *, procs=(), progress: b
         log.parent.rmdir()
 
 
-def stop(procs) -> None:
-    """End the workers (on Ctrl-C): the rows they finished stay, a rerun does the rest."""
+def stop(procs, *, grace: float = 10.0) -> None:
+    """End the workers still running and wait for them (killed after `grace` s): the rows they finished stay, a
+    rerun does the rest, and no row comes after the command."""
     for proc, _ in procs:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
     for proc, _ in procs:
-        proc.wait()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -34,8 +34,9 @@ from ..sam.encoder import SAMEncoder
 from ..sam.levels import LEVELS, NECK, check_levels, select_levels
 from ..train import METRICS, chance_warning, classification_metrics
 from ..utils.distributed import is_main
-from ..utils.files import append_rows, read_csv
+from ..utils.files import read_csv
 from ..sam.loading import weights_label
+from .claims import claimed, record
 from .experiments import NO_SAM, FitConfig, fit
 from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
@@ -167,7 +168,8 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     inputs = {**{m: by_level[model_levels(m)] for m in models if m in USES_SAM}, **dict.fromkeys(ORACLE, oracle)}
     if "slca-shuffled" in models:
         inputs["slca-shuffled"] = shuffled(inputs["slca-shuffled"])
-    for i, (fraction, seed, model) in enumerate(runs, start=1):
+    to_train = claimed(runs, results_path if is_main() else None, setting_of=lambda m: model_setting(m, setting))
+    for i, (fraction, seed, model) in enumerate(to_train, start=1):  # claimed first: two grids never train a run twice
         indices = stratified_fraction(splits["train"].labels, fraction, seed)
         if model in PROBES:
             metrics, extra = run_probe(model, splits, inputs[model], indices)
@@ -184,7 +186,7 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
         row = {"model": model, "fraction": fraction, "seed": seed, "n_train": len(indices),
                **{k: metrics[k] for k in METRICS}, **extra, "data": data, **model_setting(model, setting)}
         # under the CSV's lock, re-read first: rows another lowdata run added meanwhile stay
-        all_rows = append_rows(results_path, [row]) if results_path and is_main() else [*all_rows, row]
+        all_rows = record(results_path, row) if results_path and is_main() else [*all_rows, row]
     return finished_rows(read_csv(results_path) if results_path and is_main() else all_rows, models, setting,
                          fractions=fractions, seeds=seeds)
 
