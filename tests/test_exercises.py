@@ -229,3 +229,99 @@ def test_code_that_never_returns_ends_in_a_message(check, student, monkeypatch):
     with pytest.raises(ExerciseError, match="did not return within 0.3 s"):
         check(student)
     assert time.monotonic() - start < 3
+
+
+# Sixth round (issue 43): student code that changes the library, leaves by any door, hides in a bare except or
+# answers in another dtype or on another device.
+def test_an_answer_that_replaces_interpolate_for_everyone_fails(monkeypatch):
+    real = F.interpolate
+
+    def nearest(x, size, **how):
+        return real(x, size=size)
+
+    def cheat(f, a):  # nearest-neighbour, and the same for whoever resizes next
+        monkeypatch.setattr(F, "interpolate", nearest)
+        return f * F.interpolate(a, size=f.shape[-2:], mode="bilinear")
+    with pytest.raises(ExerciseError, match="nearest"):
+        check_integration(cheat)
+    monkeypatch.setattr(F, "interpolate", nearest)  # replaced in a cell before the check
+    with pytest.raises(ExerciseError, match="nearest"):
+        check_integration(lambda f, a: f * F.interpolate(a, size=f.shape[-2:], mode="bilinear"))
+
+
+class Leave(BaseException):
+    """Not an Exception: what a student's own control flow might raise."""
+
+
+def exits(f, a):
+    import sys
+    sys.exit(3)
+
+
+def numbers_later(m, b):
+    yield undefined_name  # noqa: F821 - the generator's body fails only when it is read
+
+
+class HalfSLCA(Skeleton):
+    def forward(self, R):
+        return [A.half() for A in super().forward(R)]
+
+
+class MetaSLCA(Skeleton):
+    def forward(self, R):
+        return [A.to("meta") for A in super().forward(R)]
+
+
+def bilinear(f, a):
+    return f * F.interpolate(a, size=f.shape[-2:], mode="bilinear", align_corners=False)
+
+
+@pytest.mark.parametrize("check, student, named", [
+    (check_integration, exits, r"sys.exit\(3\)"),
+    (check_integration, lambda f, a: (_ for _ in ()).throw(Leave("done")), "raised Leave: done"),
+    (check_paired_difference, numbers_later, "raised NameError: name 'undefined_name' is not defined"),
+    (check_paired_difference, lambda m, b: torch.zeros(3, device="meta"), "on device meta"),
+    (check_integration, lambda f, a: bilinear(f, a).to("meta"), "on device meta"),
+    (check_slca, MetaSLCA, "on device meta"),
+    (check_integration, lambda f, a: bilinear(f, a).half(), "float16"),
+    (check_slca, HalfSLCA, "float16"),
+    (check_region_pooling, lambda e, s, g: pool_regions(e, s, g).float(), "float32")])
+def test_every_way_out_of_student_code_ends_in_the_message(check, student, named):
+    with pytest.raises(ExerciseError, match=named):
+        check(student)
+
+
+def test_a_students_keyboard_interrupt_is_still_a_keyboard_interrupt():
+    def interrupted(f, a):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        check_integration(interrupted)
+
+
+@pytest.mark.parametrize("check, loop", [(check_integration, "sleep"), (check_region_pooling, "compute"),
+                                         (check_paired_difference, "swallow")])
+def test_the_time_limit_holds_against_a_bare_except(check, loop, monkeypatch):
+    import threading
+    import time
+    from slca_min.exercises import checks
+    monkeypatch.setattr(checks, "TIME_LIMIT", 0.3)
+    release = threading.Event()  # ends the student's loop once the test is over (or after 3 s, on code that waits)
+    threading.Timer(3, release.set).start()
+
+    def stubborn(*args):
+        while not release.is_set():
+            try:
+                if loop == "compute":
+                    sum(i * i for i in range(10_000))
+                else:
+                    time.sleep(0.05 if loop == "sleep" else 10)
+            except:  # noqa: E722 - what the test is about
+                if loop == "swallow":
+                    return 0.0, 0.0, 0.0
+    start = time.monotonic()
+    try:
+        with pytest.raises(ExerciseError, match="did not return within 0.3 s"):
+            check(stubborn)
+        assert time.monotonic() - start < 2
+    finally:
+        release.set()

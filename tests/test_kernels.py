@@ -113,3 +113,45 @@ def test_the_cli_takes_attention():
     args = build_parser().parse_args(["extract", "--data", "p.npz", "--attention", "folded"])
     assert args.attention == "folded"
     assert build_parser().parse_args(["extract", "--data", "p.npz"]).attention == "auto"
+
+
+
+OPTIONS = [("masked", 16 << 20), ("masked", 64 << 20)]
+
+
+def choose_for(q):
+    """The choice between OPTIONS for a call on q, timing a stand-in kernel (milliseconds, not an encoder)."""
+    return kernel_choice.choose(OPTIONS, lambda option: q * 2, q=q, shape="a test shape")
+
+
+def test_a_chunk_size_that_is_not_an_int_is_said_and_measured_again(choices, timed, capsys):
+    q = torch.ones(2, 8, dtype=torch.bfloat16)
+    choices.write_text(json.dumps({kernel_choice.key_of(q, "a test shape"): {"kernel": "masked",
+                                                                             "chunk_bytes": 67108864.0}}))
+    kernel, chunk = choose_for(q)  # was ("masked", 67108864.0): a TypeError in the attention that used it
+    assert type(chunk) is int and len(timed) == 1 and kernel_choice.label((kernel, chunk))
+    assert "chunk_bytes 67108864.0" in capsys.readouterr().err
+    assert all(type(entry["chunk_bytes"]) is int for entry in json.loads(choices.read_text()).values())
+
+
+def test_an_unwritable_file_of_choices_names_the_file_and_the_variable(tmp_path, monkeypatch, capsys):
+    import errno
+    import os
+    from pathlib import Path
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    write_text = Path.write_text
+
+    def as_the_os_would(self, *args, **kwargs):  # root may still write into a 0o555 folder; anyone else gets this
+        if self.parent == folder:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return write_text(self, *args, **kwargs)
+    monkeypatch.setattr(Path, "write_text", as_the_os_would)
+    monkeypatch.setenv("SLCA_ATTENTION_KERNELS", str(folder / "kernels.json"))
+    monkeypatch.setattr(kernel_choice, "_remembered", {})
+    choose_for(torch.ones(2, 8, dtype=torch.bfloat16))
+    note = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and str(folder / "kernels.json") in note[0] and "SLCA_ATTENTION_KERNELS" in note[0]
+    assert ".tmp" not in note[0] and not list(folder.iterdir())

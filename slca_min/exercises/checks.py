@@ -2,13 +2,15 @@
 that recognises typical mistakes before it falls back to "relative error, largest here"."""
 from __future__ import annotations
 
-import _thread
-import signal
-import threading
-from contextlib import contextmanager
+from collections.abc import Iterator
 from typing import Sequence
 
 import torch
+
+from .limit import StudentCall
+
+# held at import: student code may replace torch's own (the reference is computed before it runs, too)
+allclose, equal, unravel_index = torch.allclose, torch.equal, torch.unravel_index
 
 
 class ExerciseError(AssertionError):
@@ -22,62 +24,56 @@ def fail(message: str) -> None:
 TIME_LIMIT = 5.0  # seconds for one call into the student's code (each check makes at most three)
 
 
-class StudentTimeout(BaseException):
-    """Raised inside the student's code when its time is up (a BaseException, so that `except Exception` in the
-    student's code cannot swallow it)."""
-
-
-@contextmanager
-def time_limit(seconds: float, what: str):
-    """Stop the block after `seconds` with a clear message. Only the main thread (where a notebook's and pytest's
-    code runs) can be interrupted: SIGALRM on Unix, else a timer that interrupts it; elsewhere the block runs as is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    if hasattr(signal, "setitimer"):
-        def expire(*_):
-            raise StudentTimeout
-        previous = signal.signal(signal.SIGALRM, expire)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-        stop = lambda: (signal.setitimer(signal.ITIMER_REAL, 0), signal.signal(signal.SIGALRM, previous))  # noqa: E731
-    else:  # Windows: interrupt_main raises KeyboardInterrupt in the main thread
-        timer = threading.Timer(seconds, _thread.interrupt_main)
-        timer.start()
-        stop = timer.cancel
-    try:
-        yield
-    except (StudentTimeout, KeyboardInterrupt) as e:
-        if isinstance(e, KeyboardInterrupt) and (hasattr(signal, "setitimer") or timer.is_alive()):
-            raise  # the user's own Ctrl-C
-        fail(f"{what} did not return within {seconds:g} s (the check's inputs are tiny: it should take well under a "
-             "second); look for a loop that never ends, or a wait")
-    finally:
-        stop()
-
-
 def call(fn, *args, what: str, hint: str = "", **kwargs):
-    """fn(*args, **kwargs), the student's code, on copies of its tensor arguments and for at most TIME_LIMIT
-    seconds: an error, a timeout or an argument changed in place becomes an ExerciseError naming `what`, except a
-    stub's NotImplementedError (not started yet), which passes through as it is."""
+    """fn(*args, **kwargs), the student's code, on copies of its tensor arguments, in a thread of its own and for at
+    most TIME_LIMIT seconds; an iterator it returns (a generator's body is student code too) is read there as well.
+    Every way out becomes an ExerciseError naming `what` (an exception, SystemExit, a timeout, an argument changed
+    in place), except a stub's NotImplementedError (not started yet) and KeyboardInterrupt, which pass through."""
     copies = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-    try:
-        with time_limit(TIME_LIMIT, what):
-            out = fn(*copies, **kwargs)
-    except (NotImplementedError, ExerciseError):  # a stub, or the timeout's own message
-        raise
-    except Exception as e:
-        fail(f"{what} raised {type(e).__name__}: {e}" + (f"; {hint}" if hint else ""))
+    student = StudentCall(lambda: settled(fn(*copies, **kwargs)))
+    finished, running = student.finish(TIME_LIMIT)
+    if not finished:
+        fail(f"{what} did not return within {TIME_LIMIT:g} s (the check's inputs are tiny: it should take well under a "
+             "second); look for a loop that never ends, or a wait" + (
+                 ". It is still running in the background, catching the checker's attempts to stop it (an `except:` "
+                 "that catches everything): restart the kernel to end it" if running else ""))
+    error = student.error
+    if isinstance(error, (NotImplementedError, ExerciseError, KeyboardInterrupt)):  # a stub, a message, a Ctrl-C
+        raise error
+    if isinstance(error, SystemExit):
+        raise ExerciseError(f"{what} called sys.exit({'' if error.code is None else repr(error.code)}), which ends "
+                            "the whole program; a function returns its result (or raises an exception)") from error
+    if error is not None:
+        raise ExerciseError(f"{what} raised {type(error).__name__}: {error}" + (f"; {hint}" if hint else "")) from error
     for i, (given, original) in enumerate(zip(copies, args)):
-        if isinstance(given, torch.Tensor) and not (given.shape == original.shape and torch.equal(given, original)):
+        if isinstance(given, torch.Tensor) and not (given.shape == original.shape and equal(given, original)):
             fail(f"{what} changed its argument {i + 1} in place (an operation with inplace=True, `+=`, `*=` or a "
                  "method ending in _ such as relu_): the caller's tensor is changed too; compute a new tensor instead")
-    return out
+    return student.value
 
 
-def tensor(value, what: str) -> torch.Tensor:
-    """The student's output as a float64 tensor, or a clear error when it is not a tensor."""
+def settled(out):
+    """An iterator's items as a list (read under the time limit: a generator's body runs only when it is read)."""
+    return list(out) if isinstance(out, Iterator) else out
+
+
+def on_cpu(value: torch.Tensor, what: str) -> None:
+    """The checker's inputs are on the CPU; a result elsewhere (meta, a GPU) is named for it."""
+    if value.device.type != "cpu":
+        fail(f"{what} is on device {value.device}; the checker's inputs are on the CPU: return the result where the "
+             "inputs are (no .to(...), .cuda() or device=)")
+
+
+def tensor(value, what: str, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The student's output as a float64 tensor, or a clear error when it is not a tensor, not on the CPU or not of
+    the inputs' dtype (a float16 answer would otherwise read as wrong gates or a relative error)."""
     if not isinstance(value, torch.Tensor):
         fail(f"{what}: expected a torch.Tensor, got {type(value).__name__}")
+    on_cpu(value, what)
+    if value.dtype != dtype:
+        name = str(dtype).removeprefix("torch.")
+        fail(f"{what} is {str(value.dtype).removeprefix('torch.')}; the inputs are {name}: keep the inputs' dtype "
+             "(no .half(), .float() or dtype=; a new tensor takes it from an input, e.g. torch.zeros_like)")
     return value.detach().double()
 
 
@@ -101,13 +97,13 @@ def compare(student: torch.Tensor, reference: torch.Tensor, *, what: str, axes: 
             mistakes: Sequence[tuple[str, torch.Tensor]] = (), rtol: float = 1e-4, atol: float = 1e-5) -> None:
     """Pass when student equals reference within tolerance. Otherwise name the first known mistake that the
     student's output matches exactly, or report the relative error and where it is largest."""
-    if torch.allclose(student, reference, rtol=rtol, atol=atol):
+    if allclose(student, reference, rtol=rtol, atol=atol):
         return
     for message, wrong in mistakes:
-        if wrong.shape == student.shape and torch.allclose(student, wrong, rtol=rtol, atol=atol):
+        if wrong.shape == student.shape and allclose(student, wrong, rtol=rtol, atol=atol):
             fail(f"{what}: {message}")
     diff = (student - reference).abs()
-    where = [int(i) for i in torch.unravel_index(diff.argmax(), diff.shape)]
+    where = [int(i) for i in unravel_index(diff.argmax(), diff.shape)]
     relative = float(diff.max() / reference.abs().max().clamp_min(1e-12))
     place = ", ".join(f"{a} {i}" for a, i in zip(axes, where))
     fail(f"{what}: differs from the reference (relative error {relative:.2g}); largest at {place}: "

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from torch import nn
+from torch import nn, relu, sigmoid
+from torch.nn.functional import interpolate
 
 from ..slca import SLCA
-from .checks import call, check_shape, compare, fail, passed, tensor
+from .checks import allclose, call, check_shape, compare, fail, passed, tensor
 
 IN_CHANNELS, STAGE_CHANNELS, REDUCTION = 64, (8, 16, 24), 4  # small, and every stage a different width
 HIDDEN = IN_CHANNELS // REDUCTION
@@ -14,36 +14,36 @@ MAP_AXES = ("batch B", "channel C_k", "row", "column")
 
 
 def check_slca(student_class: type[nn.Module]) -> str:
-    """Build the student's SLCA with the reference's weights and compare shapes, range, locality and values."""
-    student = call(student_class, in_channels=IN_CHANNELS, stage_channels=STAGE_CHANNELS, reduction=REDUCTION,
-                   what=f"{student_class.__name__}(in_channels=64, stage_channels=(8, 16, 24), reduction=4)",
-                   hint="keep the skeleton's arguments")
+    """Build the student's SLCA with the reference's weights and compare shapes, range, locality and values. The
+    reference's outputs are computed first, before any student code runs."""
     reference = SLCA(IN_CHANNELS, STAGE_CHANNELS, REDUCTION).double()
-    check_structure(student, reference)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         for p in reference.parameters():
             nn.init.normal_(p, std=0.3)  # larger than the default init, so that a missing ReLU or sigmoid shows
         R = torch.randn(2, IN_CHANNELS, 4, 6, dtype=torch.float64)  # a 4 x 6 grid: a swapped axis cannot hide
-    student = student.double()
-    student.load_state_dict(reference.state_dict())
-    maps = run(student, R)
     with torch.no_grad():
         expected = reference(R)
         Z = reference.squeeze(R)
         mistakes = [  # (what the student did, what it gives), checked only once shapes and range are right
-            ("no ReLU after the squeeze: Z = ReLU(squeeze(R))", [torch.sigmoid(h(Z)) for h in reference.excite]),
+            ("no ReLU after the squeeze: Z = ReLU(squeeze(R))", [sigmoid(h(Z)) for h in reference.excite]),
             ("a ReLU between the excite head and the sigmoid: A_k = sigmoid(excite_k(Z)), nothing in between",
-             [torch.sigmoid(torch.relu(h(torch.relu(Z)))) for h in reference.excite]),
+             [sigmoid(relu(h(relu(Z)))) for h in reference.excite]),
             ("a sigmoid after the squeeze: the squeeze takes a ReLU, the sigmoid comes after the excite head",
-             [torch.sigmoid(h(torch.sigmoid(Z))) for h in reference.excite]),
+             [sigmoid(h(sigmoid(Z))) for h in reference.excite]),
         ]
+    student = call(student_class, in_channels=IN_CHANNELS, stage_channels=STAGE_CHANNELS, reduction=REDUCTION,
+                   what=f"{student_class.__name__}(in_channels=64, stage_channels=(8, 16, 24), reduction=4)",
+                   hint="keep the skeleton's arguments")
+    check_structure(student, reference)
+    call(load, student, reference.state_dict(), what="your module, given the reference's weights")
+    maps = run(student, R)
     for k, (A, A_ref) in enumerate(zip(maps, expected)):
         check_shape(A, A_ref.shape, MAP_AXES, f"stage {k}'s attention")
         if A.min() <= 0 or A.max() >= 1:
             fail(f"stage {k}'s attention: gates outside (0, 1) (min {float(A.min()):.3g}, max {float(A.max()):.3g}): "
                  "each gate is a sigmoid of the excite head's output")
-        if torch.allclose(A.sum(1), torch.ones_like(A.sum(1))):
+        if allclose(A.sum(1), torch.ones_like(A.sum(1))):
             fail(f"stage {k}'s attention sums to 1 over the channels: a softmax makes channels compete; SLCA gives "
                  "each channel its own sigmoid")
     check_locality(student, R, maps)
@@ -51,6 +51,11 @@ def check_slca(student_class: type[nn.Module]) -> str:
         compare(A, A_ref, what=f"stage {k}'s attention", axes=MAP_AXES,
                 mistakes=[(message, wrong[k]) for message, wrong in mistakes])
     return passed("SLCA: shared squeeze, one excite head per stage, per-region sigmoid gates, equal to the reference")
+
+
+def load(student: nn.Module, weights: dict) -> None:
+    """The reference's weights in float64 (the module's own .double() and load_state_dict may be student code)."""
+    student.double().load_state_dict(weights)
 
 
 def check_structure(student: nn.Module, reference: SLCA) -> None:
@@ -94,7 +99,7 @@ def run(student: nn.Module, R: torch.Tensor) -> list[torch.Tensor]:
 
 def check_locality(student: nn.Module, R: torch.Tensor, maps: list[torch.Tensor]) -> None:
     """Changing one region of R changes that region's gates and no other: the 'spatially localized' of SLCA."""
-    if all(torch.allclose(A, A[..., :1, :1].expand_as(A)) for A in maps):
+    if all(allclose(A, A[..., :1, :1].expand_as(A)) for A in maps):
         fail("every region got the same gates: R was pooled over the grid first (that is squeeze-and-excitation); "
              "SLCA gives each region its own gates")
     changed = R.clone()
@@ -109,21 +114,18 @@ def check_locality(student: nn.Module, R: torch.Tensor, maps: list[torch.Tensor]
 
 
 def check_integration(student_fn) -> str:
-    """integrate(F_k, A_k): A_k (B, C, g, g) resized bilinearly to F_k's H x W, then F_k * A_k."""
+    """integrate(F_k, A_k): A_k (B, C, g, g) resized bilinearly to F_k's H x W, then F_k * A_k. The reference and the
+    mistakes come first, from the `interpolate` held at import: an answer that replaces F.interpolate cannot move
+    them."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(1)
         F_k = torch.randn(2, 3, 7, 10, dtype=torch.float64)  # H != W and neither a multiple of g
         A_k = torch.rand(2, 3, 4, 5, dtype=torch.float64)
-    out = tensor(call(student_fn, F_k.clone(), A_k.clone(),
-                      what=f"integrate(F_k of shape {tuple(F_k.shape)}, A_k of shape {tuple(A_k.shape)})",
-                      hint="A_k must first be resized to F_k's (H, W) = (7, 10), rows first: "
-                           "F.interpolate(A_k, size=F_k.shape[-2:], ...)"), "integrate's output")
-    check_shape(out, F_k.shape, ("batch B", "channel C", "row", "column"), "integrate's output")
 
     def resized(**how):
-        return F.interpolate(A_k, size=(7, 10), **how)
+        return interpolate(A_k, size=(7, 10), **how)
     bilinear = resized(mode="bilinear", align_corners=False)
-    compare(out, F_k * bilinear, what="integrate", axes=("batch B", "channel C", "row", "column"), mistakes=[
+    mistakes = [
         ("A_k was resized with nearest-neighbour; use mode='bilinear', align_corners=False, as SLCAClassifier does",
          F_k * resized(mode="nearest")),
         ("align_corners=True; the library (like torchvision) resizes with align_corners=False",
@@ -132,5 +134,11 @@ def check_integration(student_fn) -> str:
         ("F_k * (1 + A_k) is the 'residual' integration, a control in the study; the paper's reading is F_k * A_k",
          F_k * (1 + bilinear)),
         ("F_k * 2 A_k is the 'rescaled' integration, a control in the study; the paper's reading is F_k * A_k",
-         F_k * 2 * bilinear)])
+         F_k * 2 * bilinear)]
+    out = tensor(call(student_fn, F_k.clone(), A_k.clone(),
+                      what=f"integrate(F_k of shape {tuple(F_k.shape)}, A_k of shape {tuple(A_k.shape)})",
+                      hint="A_k must first be resized to F_k's (H, W) = (7, 10), rows first: "
+                           "F.interpolate(A_k, size=F_k.shape[-2:], ...)"), "integrate's output")
+    check_shape(out, F_k.shape, ("batch B", "channel C", "row", "column"), "integrate's output")
+    compare(out, F_k * bilinear, what="integrate", axes=("batch B", "channel C", "row", "column"), mistakes=mistakes)
     return passed("integrate: A_k resized bilinearly to F_k's size, then multiplied")

@@ -118,9 +118,9 @@ def choose(options: list[Option], run_option, *, q: torch.Tensor, shape: str) ->
     if len(options) == 1:
         return options[0]
     path, key = choices_file(), key_of(q, shape)
-    known = read_choices(path).get(key, {})
-    if (known.get("kernel"), known.get("chunk_bytes")) in options:
-        return known["kernel"], known["chunk_bytes"]
+    known = remembered(read_choices(path).get(key), path)
+    if known in options:
+        return known
     times = measure(options, run_option, q.is_cuda)
     best = min(times, key=times.get) if times else options[0]
     _remembered[path][key] = entry = {"kernel": best[0], "chunk_bytes": best[1],
@@ -132,6 +132,21 @@ def choose(options: list[Option], run_option, *, q: torch.Tensor, shape: str) ->
     try:
         write_json(path, {**read_json(path), key: entry})  # with what other processes added meanwhile
     except OSError as e:
-        print(f"note: {e}; the choice is kept for this process only", file=sys.stderr)
+        cause = e.__context__ if isinstance(e.__context__, OSError) else e  # the OS's reason, not its temporary file
+        print(f"note: cannot write {path} ({cause.strerror or 'not writable'}); the choice is kept for this process "
+              "only: point $SLCA_ATTENTION_KERNELS at a file in a writable folder to remember it", file=sys.stderr)
     return best
+
+
+def remembered(entry, path: Path) -> Option | None:
+    """The (kernel, chunk bytes) an entry of the file names, or None. A kernel that is not a name or a chunk that is
+    not a whole number of bytes (67108864.0 written by another tool) is said in a line, and measured again."""
+    if entry is None:
+        return None
+    kernel, chunk = entry.get("kernel"), entry.get("chunk_bytes")
+    if isinstance(kernel, str) and (chunk is None or type(chunk) is int):
+        return kernel, chunk
+    print(f"note: {path}: a remembered attention kernel is not valid (kernel {kernel!r}, chunk_bytes {chunk!r}; "
+          "expected a name and a whole number of bytes or null); measured again", file=sys.stderr)
+    return None
 
