@@ -99,9 +99,11 @@ def scene_inputs(images: np.ndarray) -> torch.Tensor:
     return torch.stack([preprocess(image, i)[0] for i, image in enumerate(images)])
 
 
-def pretrain(config: PretrainConfig = PretrainConfig(), *, progress: bool = True) -> tuple[dict, MaskHead]:
-    """Train the tiny encoder and a MaskHead on lesion scenes; returns the encoder's state dict (SAM's keys) and the head."""
-    images, masks = lesion_scenes(config.scenes, seed=config.seed)
+def pretrain(config: PretrainConfig = PretrainConfig(), *, scenes: tuple[np.ndarray, np.ndarray] | None = None,
+             progress: bool = True) -> tuple[dict, MaskHead]:
+    """Train the tiny encoder and a MaskHead on lesion scenes (or `scenes`: images and their masks at 64 x 64, e.g.
+    haystack scenes); returns the encoder's state dict (SAM's keys) and the head."""
+    images, masks = scenes if scenes is not None else lesion_scenes(config.scenes, seed=config.seed)
     inputs, masks = scene_inputs(images), torch.from_numpy(masks)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -141,11 +143,15 @@ def default_path(config: PretrainConfig = PretrainConfig()) -> Path:
     return cache_path("SLCA_MINIATURE", f"tiny_lesions-{recipe_id(config)}.pth")
 
 
-def build_miniature(path: str | Path, config: PretrainConfig = PretrainConfig(), *, progress: bool = True) -> dict:
-    """Pretrain and write a SAM-format checkpoint (image_encoder.* keys) plus a .json sidecar; returns the sidecar."""
+def build_miniature(path: str | Path, config: PretrainConfig = PretrainConfig(), *, progress: bool = True,
+                    scenes: tuple[np.ndarray, np.ndarray] | None = None, held_out: tuple[np.ndarray, np.ndarray] | None = None,
+                    what: str = "synthetic lesion masks") -> dict:
+    """Pretrain and write a SAM-format checkpoint (image_encoder.* keys) plus a .json sidecar; returns the sidecar.
+    `scenes` and `held_out` (images, masks at 64 x 64): train on other scenes than lesion_scenes, named by `what`."""
     start = time.perf_counter()
-    state, head = pretrain(config, progress=progress)
-    images, masks = lesion_scenes(256, seed=HELD_OUT_SEED + 1)  # held out from both pretraining and the probe
+    state, head = pretrain(config, scenes=scenes, progress=progress)
+    # held out from both pretraining and the probe
+    images, masks = held_out if held_out is not None else lesion_scenes(256, seed=HELD_OUT_SEED + 1)
     with torch.no_grad():
         encoder = SAMEncoder.untrained("tiny")
         encoder.image_encoder.load_state_dict(state)
@@ -154,7 +160,7 @@ def build_miniature(path: str | Path, config: PretrainConfig = PretrainConfig(),
     torch.save({f"image_encoder.{k}": v for k, v in state.items()}, buffer)
     with atomic_write(path) as tmp:
         tmp.write_bytes(buffer.getbuffer())
-    info = {"what": "tiny ImageEncoderViT pretrained on synthetic lesion masks (a stand-in, not SAM's weights)",
+    info = {"what": f"tiny ImageEncoderViT pretrained on {what} (a stand-in, not SAM's weights)",
             "config": asdict(config), "recipe": RECIPE_VERSION, "held_out_decoder_dice": round(decoder_dice, 4),
             "seconds": round(time.perf_counter() - start, 1), "torch": torch.__version__,
             "sha256": sha256_of(path)}  # the file's identity: its label follows this, never its size

@@ -210,3 +210,35 @@ def plot_difficulty_levels(levels: Sequence[int], *, per_class: int = 2, size: i
         with atomic_write(path) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
     return fig
+
+
+def plot_haystack(*, per_class: int = 3, seed: int = 0, path: str | Path | None = None, **knobs):
+    """Haystack scenes at a glance: per class, `per_class` scenes with the classified lesion outlined (only the
+    oracle knows it), and under each the oracle crop, the 64-px box the `oracle-crop` control sees."""
+    from ..data.haystack import CROP, lesion_boxes, make_haystack, oracle_crop
+
+    images, labels, masks = make_haystack(40, seed=seed, **knobs)
+    chosen = [i for c in (0, 1) for i in np.flatnonzero(labels == c)[:per_class]]
+    crops, corners = oracle_crop(images, masks), lesion_boxes(masks)
+    fig, axes = plt.subplots(2, len(chosen), figsize=(1.9 * len(chosen), 4.3), squeeze=False,
+                             gridspec_kw={"height_ratios": (2, 1)})
+    for k, i in enumerate(chosen):
+        top, bottom = axes[0, k], axes[1, k]
+        top.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        top.contour(masks[i], levels=[0.5], colors="yellow", linewidths=0.6)
+        y, x = corners[i]
+        top.add_patch(plt.Rectangle((x - 0.5, y - 0.5), CROP, CROP, fill=False, edgecolor="cyan", linewidth=0.6, ls="--"))
+        top.set_title(f"{('smooth', 'irregular')[labels[i]]} margin", fontsize=8)
+        bottom.imshow(crops[i], cmap="gray", vmin=0, vmax=255)
+        bottom.set_title("oracle crop", fontsize=7)
+        for ax in (top, bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("Haystack scenes: the class is the margin of the solid mass (grey, internal echoes, shadow below; "
+                 "outlined),\nnot of the anechoic cysts (black, brighter below), whose margins are drawn apart from "
+                 "the label", fontsize=8)
+    fig.tight_layout()
+    if path:
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    return fig
