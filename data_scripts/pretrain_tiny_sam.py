@@ -14,23 +14,13 @@ the probe on held-out haystack scenes for it, the miniature and the untrained en
 """
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
 
 from _cli import Parser, run
 
 from slca_min import SAMEncoder
-from slca_min.data.haystack import haystack_knobs, make_haystack
+from slca_min.data.haystack import haystack_knobs, segmentation_scenes
 from slca_min.sam.lesion_scenes import HELD_OUT_SEED, PRETRAIN_SEED
 from slca_min.sam.miniature import PretrainConfig, build_miniature, default_path, miniature_checkpoint, probe_dice, recipe_id
-
-
-def haystack_scenes(n: int, seed: int, knobs: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Haystack scenes and their classified lesions' masks at 64 x 64 (the MaskHead's output); labels dropped."""
-    images, _, masks = make_haystack(n, seed=seed, **knobs)
-    small = F.adaptive_avg_pool2d(torch.from_numpy(masks).float()[:, None], 64)[:, 0] >= 0.5  # (n, 64, 64)
-    return images, small.numpy()
 
 
 def main() -> None:
@@ -50,8 +40,9 @@ def main() -> None:
     options, held_out = {}, None
     if args.scene == "haystack":
         knobs = haystack_knobs(size=args.size, share=args.share, distractors=args.distractors)
-        held_out = haystack_scenes(768, HELD_OUT_SEED, knobs)  # the probe's 512 + 256, never trained on
-        options = dict(scenes=haystack_scenes(args.scenes, PRETRAIN_SEED, knobs), held_out=haystack_scenes(256, HELD_OUT_SEED + 1, knobs),
+        held_out = segmentation_scenes(768, seed=HELD_OUT_SEED, **knobs)  # the probe's 512 + 256, never trained on
+        options = dict(scenes=segmentation_scenes(args.scenes, seed=PRETRAIN_SEED, **knobs),
+                       held_out=segmentation_scenes(256, seed=HELD_OUT_SEED + 1, **knobs),
                        what=f"the classified lesions of haystack scenes {knobs} (cysts as background)")
         name = f"tiny_haystack-{recipe_id(config)}-s{args.size}-sh{args.share:g}-d{args.distractors}.pth"
         out = Path(args.out) if args.out else default_path(config).with_name(name)

@@ -90,3 +90,41 @@ def test_nan_and_infinite_ladder_knobs_are_refused(knob):
             make_phantoms(2, **{knob: value})
     with pytest.raises(ValueError, match="scene='haystack'"):
         make_phantoms(2, share=0.02)
+
+
+def test_oracle_crop_and_the_oracles_run_from_the_cli_without_extracting(tmp_path, monkeypatch, capsys):
+    """lowdata trains oracle-crop on 64-px crops (its image_size column says so), and extracts no regions when no
+    model reads SAM; a data set without masks is refused in one line."""
+    import csv
+
+    from slca_min import save_phantoms
+    from slca_min.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    save_phantoms("h.npz", n=30, scene="haystack", size=80)
+    assert main(["lowdata", "--data", "h.npz", "--models", "baseline,oracle-crop", "--fractions", "1.0",
+                 "--seeds", "0", "--epochs", "1", "--image-size", "32", "--grid", "4", "--quiet",
+                 "--checkpoint", "untrained"]) == 0
+    rows = {r["model"]: r for r in csv.DictReader(open(tmp_path / "runs/lowdata/results.csv"))}
+    assert rows["oracle-crop"]["image_size"] == str(CROP) and rows["baseline"]["image_size"] == "32"
+    assert rows["oracle-crop"]["weights"] == "lesion masks (oracle, no SAM)"
+    assert not (tmp_path / "cache").exists()  # no model read SAM: nothing extracted
+    np.savez("nomasks.npz", **{k: v for k, v in np.load("h.npz").items() if not k.endswith("_masks")})
+    capsys.readouterr()
+    assert main(["lowdata", "--data", "nomasks.npz", "--models", "oracle-crop", "--epochs", "1", "--quiet",
+                 "--checkpoint", "untrained"]) == 2
+    assert "oracle-crop needs lesion masks" in capsys.readouterr().err
+
+
+def test_the_haystack_miniature_is_built_from_its_scenes_and_labelled_a_stand_in(tmp_path):
+    from slca_min import SAMEncoder
+    from slca_min.data.haystack import segmentation_scenes
+    from slca_min.sam.miniature import PretrainConfig, build_miniature
+
+    images, masks = segmentation_scenes(16, seed=9, size=96)
+    assert images.shape == (16, 96, 96) and masks.shape == (16, 64, 64) and 0 < masks.mean() < 0.1
+    info = build_miniature(tmp_path / "h.pth", PretrainConfig(steps=20, scenes=16, batch_size=2), progress=False,
+                           scenes=(images, masks), held_out=segmentation_scenes(2, seed=10, size=96),
+                           what="haystack scenes")
+    assert "haystack scenes (a stand-in, not SAM's weights)" in info["what"]
+    assert "stand-in" in SAMEncoder.from_checkpoint(tmp_path / "h.pth").weights

@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from .clutter import _below
 from .lesions import TISSUE, finite_knobs, lesion_edge
@@ -115,3 +117,11 @@ def oracle_crop(images: np.ndarray, masks: np.ndarray, side: int = CROP) -> np.n
     side = min(side, *images.shape[1:3])
     corners = lesion_boxes(masks, side)
     return np.stack([im[y:y + side, x:x + side] for im, (y, x) in zip(images, corners)])
+
+
+def segmentation_scenes(n: int, *, seed: int, side: int = 64, **knobs) -> tuple[np.ndarray, np.ndarray]:
+    """Haystack scenes for segmentation pretraining (the haystack miniature): images and the classified lesion's
+    masks at side x side (the miniature's MaskHead output); the labels are dropped, never read."""
+    images, _, masks = make_haystack(n, seed=seed, **knobs)
+    small = F.adaptive_avg_pool2d(torch.from_numpy(masks).float()[:, None], side)[:, 0] >= 0.5  # (n, side, side)
+    return images, small.numpy()
