@@ -100,9 +100,8 @@ def results(path, rows):
     ("scratch and weights", ("rows of slca", "backbone_weights", "none")),
     ("two library versions", ("rows of slca", "library", "0.4.0, 0.5.0")),  # a file an older version began
 ])
-def test_the_report_refuses_what_it_cannot_pair_and_keeps_the_recorded_study(tmp_path, case, needles):
-    import subprocess
-    import sys
+def test_the_report_refuses_what_it_cannot_pair_and_keeps_the_recorded_study(tmp_path, case, needles, capsys):
+    import importlib.util
 
     rows = [{**ROW, "model": m, "seed": str(s)} for m in ("baseline", "slca") for s in range(4)]
     if case == "bf16 and fp32":
@@ -121,8 +120,11 @@ def test_the_report_refuses_what_it_cannot_pair_and_keeps_the_recorded_study(tmp
     else:
         results(path, rows)
     recorded = {name: (REPORT.parent / name).read_bytes() for name in RECORDED}
-    done = subprocess.run([sys.executable, str(REPORT), str(path)], capture_output=True, text=True)
-    assert done.returncode == 2 and one_line_error(done.stderr, str(path), *needles), done.stderr  # like every refusal
+    spec = importlib.util.spec_from_file_location("study_pretrained_report", REPORT)  # in-process: its main(argv)
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    code, err = report.main([str(path)]), capsys.readouterr().err
+    assert code == 2 and one_line_error(err, str(path), *needles), err  # like every refusal
     assert {name: (REPORT.parent / name).read_bytes() for name in RECORDED} == recorded
 
 
