@@ -34,13 +34,14 @@ def main() -> None:
     parser.add_argument("--share", type=float, help="haystack: the classified lesion's share of the image (0.02)")
     parser.add_argument("--distractors", type=int, help="haystack: cysts besides the classified lesion (4)")
     args = parser.parse_args()
-    if args.scene == "haystack":
-        knobs = dict(scene="haystack", share=args.share, distractors=args.distractors)
+    ladder = dict(difficulty=args.difficulty, lesion_scale=args.lesion_scale, lesion_contrast=args.lesion_contrast,
+                  speckle=args.speckle, clutter=args.clutter)
+    if args.scene == "haystack":  # make_phantoms refuses the ladder's knobs here, with a line
+        knobs = dict(scene="haystack", share=args.share, distractors=args.distractors, **ladder)
         shown = haystack_knobs(**{k: v for k, v in dict(size=args.size, share=args.share,
                                                          distractors=args.distractors).items() if v is not None})
     else:
-        knobs = dict(difficulty=args.difficulty, lesion_scale=args.lesion_scale, lesion_contrast=args.lesion_contrast,
-                     speckle=args.speckle, clutter=args.clutter)
+        knobs = ladder
         shown = {"size": args.size or 64, **difficulty_knobs(**knobs)}
     path = save_phantoms(args.out, n=args.n, size=args.size, seed=args.seed, split=tuple(args.split), **knobs)
     print(f"{path}: {args.n} {args.scene} phantoms, {shown}")

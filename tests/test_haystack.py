@@ -128,3 +128,17 @@ def test_the_haystack_miniature_is_built_from_its_scenes_and_labelled_a_stand_in
                            what="haystack scenes")
     assert "haystack scenes (a stand-in, not SAM's weights)" in info["what"]
     assert "stand-in" in SAMEncoder.from_checkpoint(tmp_path / "h.pth").weights
+
+
+@pytest.mark.parametrize("argv, needle", [(["--difficulty", "5"], "--difficulty"), (["--lesion-scale", "nan"], "finite"),
+                                          (["--scene", "haystack", "--clutter", "2"], "do not apply")])
+def test_the_data_script_refuses_bad_options_in_one_line(tmp_path, argv, needle):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).parents[1] / "data_scripts/make_phantoms.py"
+    done = subprocess.run([sys.executable, str(script), *argv, "--n", "20", "--out", str(tmp_path / "p.npz")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and needle in done.stderr, done.stderr
+    assert not (tmp_path / "p.npz").exists()
