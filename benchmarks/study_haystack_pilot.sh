@@ -6,7 +6,11 @@
 # 3100 scenes: train 2000, val 100, test 1000. ResNet-18 from the stand-in for ImageNet, the ladder's training
 # settings (10 epochs, at least 100 steps), trained in bf16 autocast (2.5x faster than fp32 on this CPU).
 # Two lanes, one one-thread process per core, each its own results folder:
-#   benchmarks/study_haystack_pilot.sh            then: python benchmarks/study_haystack_report.py --pilot runs/haystack-pilot-*/results.csv
+#   benchmarks/study_haystack_pilot.sh            then: python benchmarks/study_haystack_report.py --prefix study_haystack_pilot runs/haystack-pilot-*/results.csv
+# The recorded run (2026-12-05, 22:45-23:28 UTC): lane 1 was moved on to the baseline from 2000 images once its
+# 42-image runs were done (seed 0), then to the 16-image runs; both lanes were stopped at 23:28, when both criteria
+# held (docs/study.md): 16 images has one baseline run, 420 images two seeds of oracle-crop and slca-oracle (three of
+# the baseline), and the second seed of 2000 was not run. Its rows: benchmarks/haystack/pilot-results-{1,2}.csv.
 set -euo pipefail
 export OMP_NUM_THREADS=1
 data=data/haystack-s128-sh0.02-d4-n3100.npz
