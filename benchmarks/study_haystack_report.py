@@ -74,6 +74,7 @@ def figure(rows: list[dict], table: list[dict], scene: dict) -> plt.Figure:
         values = [np.array([r["auc"] for r in rows if r["model"] == model and int(r["n_train"]) == n]) for n in sizes]
         ax.errorbar(sizes, [v.mean() for v in values], yerr=[v.std() for v in values], marker="o", capsize=2, label=model)
     ax.set(xscale="log", xlabel="training images", ylabel="test AUC (mean ± std over seeds)", title="models")
+    sizes = sorted({int(r["n_train"]) for r in rows})
     ax.axhline(0.5, color="grey", lw=0.8, ls=":")
     ax.legend(fontsize=6)
     for ax, question in zip(axes.flat[1:], asked):
@@ -82,8 +83,12 @@ def figure(rows: list[dict], table: list[dict], scene: dict) -> plt.Figure:
         ax.errorbar(x, diff, yerr=[diff - [q["ci95_low"] for q in q], [q["ci95_high"] for q in q] - diff],
                     marker="o", capsize=3)
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set(xscale="log", xlabel="training images", ylabel="paired AUC difference [95% CI]")
+        ax.set(xscale="log", xlabel="training images", ylabel="paired AUC difference [95% CI]",
+               ylim=(max(ax.get_ylim()[0], -1), min(ax.get_ylim()[1], 1)))  # a difference of AUCs lies in [-1, 1]
         ax.set_title(question, fontsize=9)
+    for ax in axes.flat[:1 + len(asked)]:  # the sizes themselves as ticks, not a log scale's decades
+        ax.set_xticks(sizes, [str(n) for n in sizes], fontsize=7)
+        ax.minorticks_off()
     fig.suptitle(f"Haystack scenes ({scene['canvas']} px, lesion {scene['share']:.0%} of the image, "
                  f"{scene['distractors']} cysts): ResNet-18 from the stand-in for ImageNet (not ImageNet);\n"
                  "slca reads the haystack miniature (a stand-in, not SAM); the oracles read the true lesion", fontsize=8)

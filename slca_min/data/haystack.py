@@ -70,7 +70,7 @@ def make_haystack(n: int, *, size: int = 128, seed: int = 0, share: float = 0.02
     labels = np.random.default_rng([seed, 44]).integers(0, 2, n)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     images = np.empty((n, size, size), np.uint8)
-    masks = np.empty((n, size, size), bool)
+    masks = np.zeros((n, size, size), bool)
     mean_radius = size * math.sqrt(knobs["share"] / math.pi)
     for i in range(n):
         rng, cyst_rng = np.random.default_rng([seed, 44, i]), np.random.default_rng([seed, 44, i, 1])

@@ -45,8 +45,6 @@ def oracle_regions(masks: np.ndarray, grid: int = 16) -> np.ndarray:
 # structures that are not the lesion, so that finding where to look stops being free.
 DIFFICULTY = {0: (1.0, 1.0, 1.0, 0), 1: (0.85, 0.85, 1.15, 2), 2: (0.7, 0.7, 1.3, 4), 3: (0.6, 0.55, 1.45, 6),
               4: (0.5, 0.45, 1.6, 8)}
-
-
 SCENES = ("lesion", "haystack")  # one lesion on speckle (the ladder), or one lesion among cysts (haystack.py)
 
 
@@ -93,8 +91,8 @@ def make_phantoms(n: int, *, size: int | None = None, seed: int = 0, scene: str 
         if difficulty or any(v is not None for v in (lesion_scale, lesion_contrast, speckle, clutter)):
             raise ValueError("scene='haystack' has its own knobs (size, share, distractors); the ladder's (difficulty, "
                              "lesion_scale, lesion_contrast, speckle, clutter) do not apply to it")
-        return make_haystack(n, size=size or 128, seed=seed, **{k: v for k, v in (("share", share),
-                             ("distractors", distractors)) if v is not None})
+        given = {k: v for k, v in dict(share=share, distractors=distractors).items() if v is not None}
+        return make_haystack(n, size=size or 128, seed=seed, **given)
     if share is not None or distractors is not None:
         raise ValueError("share and distractors are knobs of scene='haystack'; pass scene='haystack' or leave them out")
     size = size or 64

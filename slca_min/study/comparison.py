@@ -42,7 +42,8 @@ from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
-         "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca", "fusion": "fusion", "oracle-crop": "none"}
+         "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca", "fusion": "fusion",
+         "oracle-crop": "none"}
 PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe, "probe-oracle": linear_probe}
 MODELS = (*GATED, *PROBES)
 USES_SAM = ("slca", "slca-shuffled", "slca-residual", "slca-multilevel", "fusion", "probe-linear", "probe-knn")
@@ -177,7 +178,8 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
             crop = model == "oracle-crop"
             net, history, metrics = fit(crops if crop else splits, inputs.get(model), gate=GATED[model],
                                         integrate=integration(model), sam_levels=model_levels(model),
-                                        config=replace(config, image_size=CROP) if crop else config, fraction=fraction, seed=seed,
+                                        config=replace(config, image_size=CROP) if crop else config,
+                                        fraction=fraction, seed=seed,
                                         progress=progress,
                                         desc=f"[{i}/{len(runs)}] {model}, fraction {fraction}, seed {seed}")
             best = [h for h in history if h["best"]][-1]  # the epoch whose weights were restored
