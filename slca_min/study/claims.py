@@ -54,6 +54,12 @@ def check_parent() -> None:
         raise SystemExit(f"worker {os.getpid()}: its command (pid {parent}) has ended; stopping without writing")
 
 
+def same_setting(row: dict, setting: dict) -> bool:
+    """True when a (CSV) row was produced with exactly `setting` (values compared as CSV text)."""
+    text = lambda v: "" if v is None else str(v)  # noqa: E731 (the CSV writes None as an empty field)
+    return all(text(row.get(k)) == text(v) for k, v in setting.items())
+
+
 def run_key(run: Run, setting: dict) -> str:
     """'model,fraction,seed,hash of the setting': one run of one setting."""
     fraction, seed, model = run
@@ -63,8 +69,6 @@ def run_key(run: Run, setting: dict) -> str:
 
 def take(results: Path, run: Run, setting: dict) -> str:
     """Claim `run` for this process: "mine" (train it), "done" (its row is there) or "held" (a live process has it)."""
-    from .comparison import same_setting  # here: comparison imports this module
-
     fraction, seed, model = run
     with locked(results):
         check_parent()

@@ -36,7 +36,7 @@ from ..train import METRICS, chance_warning, classification_metrics
 from ..utils.distributed import is_main
 from ..utils.files import read_csv
 from ..sam.loading import weights_label
-from .claims import claimed, record
+from .claims import claimed, record, same_setting
 from .experiments import NO_SAM, FitConfig, fit
 from .probes import knn_probe, linear_probe, pooled_features, standardize
 from .stats import paired_difference
@@ -85,12 +85,6 @@ def model_setting(model: str, setting: dict) -> dict:
     weights = "lesion masks (oracle, no SAM)" if model in (*ORACLE, "oracle-crop") else NO_SAM
     crop = {"image_size": CROP} if model == "oracle-crop" else {}  # it sees the crop at native resolution
     return {**{k: v for k, v in setting.items() if k not in ENCODER_KEYS}, "weights": weights, **crop}
-
-
-def same_setting(row: dict, setting: dict) -> bool:
-    """True when a (CSV) row was produced with exactly `setting` (values compared as CSV text)."""
-    text = lambda v: "" if v is None else str(v)  # noqa: E731 (the CSV writes None as an empty field)
-    return all(text(row.get(k)) == text(v) for k, v in setting.items())
 
 
 def shuffled(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

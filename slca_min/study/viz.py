@@ -205,11 +205,7 @@ def plot_difficulty_levels(levels: Sequence[int], *, per_class: int = 2, size: i
                           f"speckle x{knobs['speckle']:g}, clutter {knobs['clutter']}", fontsize=6)
     fig.suptitle("Phantoms by difficulty level (pairs: the image, then its lesion outlined); the class is the lesion's "
                  "margin, never the clutter", fontsize=8)
-    fig.tight_layout()
-    if path:
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-    return fig
+    return _finish(fig, path)
 
 
 def plot_haystack(*, per_class: int = 3, seed: int = 0, path: str | Path | None = None, **knobs):
@@ -237,8 +233,4 @@ def plot_haystack(*, per_class: int = 3, seed: int = 0, path: str | Path | None 
     fig.suptitle("Haystack scenes: the class is the margin of the solid mass (grey, internal echoes, shadow below; "
                  "outlined),\nnot of the anechoic cysts (black, brighter below), whose margins are drawn apart from "
                  "the label", fontsize=8)
-    fig.tight_layout()
-    if path:
-        with atomic_write(path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-    return fig
+    return _finish(fig, path)
