@@ -1,0 +1,48 @@
+"""The floor benchmark (issue 45): torch's FLOP count of the tiny encoder equals a hand count, the GEMM rate is a
+number, and --flops-only prints its table without timing anything. In this process, the meta device: about a second."""
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+from slca_min.sam.checkpoints import ENCODER_CONFIGS, PATCH
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks/bench_floor.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_floor", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_flops_match_a_hand_count(bench):
+    cfg = ENCODER_CONFIGS["tiny"]
+    d, side, window, heads = cfg["embed_dim"], cfg["img_size"] // PATCH, cfg["window_size"], cfg["num_heads"]
+    assert side % window == 0  # no window padding: every block's Linear layers see side^2 tokens
+    tokens = side * side
+    # per token: qkv 3 d^2, proj d^2, MLP 2 * 4 d^2 multiply-adds; 2 FLOPs each
+    linear = 2 * tokens * cfg["depth"] * (3 + 1 + 8) * d * d
+    attention = 0  # q k^T and attn v over each window's t tokens, plus the decomposed relative-position terms
+    for i in range(cfg["depth"]):
+        s = side if i in cfg["global_attn_indexes"] else window  # side of the attended square
+        windows, t = tokens // (s * s), s * s
+        attention += windows * 2 * (2 * t * t * d + 2 * t * s * (d // heads) * heads)
+    parts = bench.count_flops("tiny", cfg["img_size"])
+    assert parts["qkv"] + parts["proj"] + parts["mlp"] == pytest.approx(linear, rel=0.01)
+    assert parts["qkv"] == pytest.approx(2 * tokens * cfg["depth"] * 3 * d * d, rel=0.01)
+    assert parts["attention"] == pytest.approx(attention, rel=0.01)
+    assert parts["convs"] > 0
+
+
+def test_gemm_rate_is_a_positive_number_and_flops_only_times_nothing(bench, capsys, monkeypatch):
+    for kind in ("fp32", "int8 Linear"):
+        rate = bench.gemm_gflops(kind, 32, repeat=1)
+        assert rate > 0 and math.isfinite(rate)
+    monkeypatch.setattr(bench, "gemm_gflops", lambda *a, **k: pytest.fail("--flops-only timed a GEMM"))
+    bench.main(["--flops-only", "--models", "tiny", "--sizes", "256"])
+    out = capsys.readouterr().out
+    assert "one multiply-add = 2 FLOPs" in out and "| tiny | 256 |" in out and "GFLOP/s" not in out
