@@ -15,6 +15,10 @@
 # Each lowdata call trains its runs two at a time (--workers 2: two one-thread processes on the 2 cores).
 #   benchmarks/study_haystack.sh [FIRST_WAVE]
 # Then: python benchmarks/study_haystack_report.py runs/haystack/results.csv
+# The recorded run (2026-12-05/06, the 2-core AMD EPYC): waves 1-3 in full (23:34-00:28 UTC); then, for the
+# session's time, wave 6's slca-oracle-residual and fusion at 42 images only, moved ahead of waves 4-5
+# (`lowdata ... --fractions 0.021 --models slca-oracle-residual,fusion --out runs/haystack`); waves 4, 5 and the rest
+# of 6 were not run (docs/study.md says why). Its rows: benchmarks/haystack/results.csv.
 set -euo pipefail
 export OMP_NUM_THREADS=2  # the parent's extraction; the workers take one thread each
 data=data/haystack-s128-sh0.02-d4-n3100.npz
