@@ -2,7 +2,7 @@
 
     python data_scripts/make_phantoms.py --n 1000 --size 64 --seed 0 --out data/phantoms.npz
     python data_scripts/make_phantoms.py --difficulty 3 --out data/phantoms-d3.npz   # small faint lesions, clutter
-    python data_scripts/make_phantoms.py --scene haystack --size 128 --share 0.02 --distractors 4 --out data/haystack.npz
+    python data_scripts/make_phantoms.py --scene haystack --size 128 --share 0.02 --distractors 4   # -> data/haystack.npz
 
 --difficulty picks a level of the ladder (0, the default, is the original phantom); --lesion-scale,
 --lesion-contrast, --speckle and --clutter set one knob alone, over the level's value (docs/study.md).
@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--size", type=int, help="the canvas's side (default 64; 128 for --scene haystack)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="data/phantoms.npz")
+    parser.add_argument("--out", help="default data/phantoms.npz, or data/haystack.npz for --scene haystack")
     parser.add_argument("--split", type=float, nargs=3, default=(0.7, 0.1, 0.2), metavar=("TRAIN", "VAL", "TEST"),
                         help="fractions of the images in each split (default %(default)s)")
     parser.add_argument("--scene", default="lesion", choices=SCENES)
@@ -43,7 +43,8 @@ def main() -> None:
     else:
         knobs = ladder
         shown = {"size": args.size or 64, **difficulty_knobs(**knobs)}
-    path = save_phantoms(args.out, n=args.n, size=args.size, seed=args.seed, split=tuple(args.split), **knobs)
+    out = args.out or ("data/haystack.npz" if args.scene == "haystack" else "data/phantoms.npz")
+    path = save_phantoms(out, n=args.n, size=args.size, seed=args.seed, split=tuple(args.split), **knobs)
     print(f"{path}: {args.n} {args.scene} phantoms, {shown}")
 
 
