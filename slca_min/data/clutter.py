@@ -24,7 +24,7 @@ def _segment_distance(yy, xx, y0, x0, angle, length):
     return np.hypot(yy - (y0 + t * dy), xx - (x0 + t * dx))
 
 
-def _below(yy, xx, y, x, half_width, size):
+def below(yy, xx, y, x, half_width, size):
     """A soft column under (y, x), `half_width` wide, fading with depth: where a shadow or enhancement falls."""
     across = np.clip(1 - np.abs(xx - x) / half_width, 0, 1)
     depth = np.clip((yy - y) / 2, 0, 1) * np.exp(-np.clip(yy - y, 0, None) / size)
@@ -48,7 +48,7 @@ def add_clutter(tissue: np.ndarray, count: int, rng: np.random.Generator, *, avo
         if kind == "cyst":
             r = size * rng.uniform(0.04, 0.08)
             shape = np.hypot(yy - y, xx - x) <= r
-            value, change = rng.uniform(10, 25), 1 + rng.uniform(0.25, 0.45) * _below(yy, xx, y + r, x, r, size)
+            value, change = rng.uniform(10, 25), 1 + rng.uniform(0.25, 0.45) * below(yy, xx, y + r, x, r, size)
         elif kind == "duct":
             length, width = size * rng.uniform(0.25, 0.5), rng.uniform(1.0, 2.0)
             shape = _segment_distance(yy, xx, y, x, rng.uniform(0, np.pi), length) <= width
@@ -60,7 +60,7 @@ def add_clutter(tissue: np.ndarray, count: int, rng: np.random.Generator, *, avo
         else:  # calcification with its acoustic shadow
             r = rng.uniform(1.0, 2.0)
             shape = np.hypot(yy - y, xx - x) <= r
-            value, change = rng.uniform(190, 240), 1 - rng.uniform(0.4, 0.6) * _below(yy, xx, y + r, x, r + 1.5, size)
+            value, change = rng.uniform(190, 240), 1 - rng.uniform(0.4, 0.6) * below(yy, xx, y + r, x, r + 1.5, size)
         tissue[shape] = value
         gain *= change
         footprint |= shape | (np.asarray(change) != 1)

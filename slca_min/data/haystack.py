@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .clutter import _below
+from .clutter import below
 from .lesions import TISSUE, finite_knobs, lesion_edge
 
 CROP = 64  # the oracle crop's side in pixels: the ladder's canvas, so the crop looks like a level-0 phantom
@@ -88,11 +88,11 @@ def make_haystack(n: int, *, size: int = 128, seed: int = 0, share: float = 0.02
             if k == 0:  # solid mass: grey, coarse internal echoes, posterior shadowing
                 echoes = 1 + 0.5 * (blob_rng.random((size // 4 + 1, size // 4 + 1)).repeat(4, 0).repeat(4, 1)[:size, :size] - 0.5)
                 tissue = np.where(inside, blob_rng.uniform(35, 55) * echoes, tissue)
-                gain *= 1 - blob_rng.uniform(0.35, 0.5) * _below(yy, xx, cy + r, cx, r, size)
+                gain *= 1 - blob_rng.uniform(0.35, 0.5) * below(yy, xx, cy + r, cx, r, size)
                 masks[i] = inside
             else:  # simple cyst: anechoic, posterior enhancement
                 tissue = np.where(inside, cyst_rng.uniform(4, 12), tissue)
-                gain *= 1 + cyst_rng.uniform(0.3, 0.5) * _below(yy, xx, cy + r, cx, r, size)
+                gain *= 1 + cyst_rng.uniform(0.3, 0.5) * below(yy, xx, cy + r, cx, r, size)
         speckle_field = rng.gamma(4.0, 1 / 4.0, (size, size))  # multiplicative, mean 1 (the phantoms' speckle)
         images[i] = np.clip(tissue * gain * speckle_field, 0, 255).astype(np.uint8)
     return images, labels.astype(np.int64), masks
