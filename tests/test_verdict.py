@@ -79,4 +79,4 @@ def test_the_figures_draw(rng):
     masks = np.zeros((2, 32, 32), bool)
     masks[:, 10:20, 10:20] = True
     fig = plot_attention(images, [torch.rand(2, 4, 4, 4), torch.full((2, 8, 4, 4), 0.5)], title="t", masks=masks)
-    assert "stage 2 (channel mean)\nscale 0.500-0.500" in [ax.get_title() for ax in fig.axes]
+    assert "stage 2:\n4×4 map, smoothed" in [ax.get_title() for ax in fig.axes]  # more: test_attention_figure.py

@@ -26,35 +26,98 @@ def attention_heatmap(attention: torch.Tensor, size: tuple[int, int]) -> np.ndar
     return upsample_attention(attention, size).mean(0).cpu().numpy()
 
 
+def attention_scales(runs: Sequence[Sequence[torch.Tensor]]) -> list[tuple[float, float]]:
+    """Per stage, (vmin, vmax) of the channel-mean attention over every run (one (B, C_k, g, g) map per stage each):
+    one colour scale per stage that all the runs share, so a colour means the same gate value in every model's panel.
+
+    Resizing (bilinear, as the classifier does) only averages neighbours, so the bounds hold at every resolution.
+    A flat stage still gets a scale a thousandth wide: its colour bar then says that it is flat."""
+    scales = []
+    for stage_maps in zip(*runs):
+        means = [m.float().mean(1) for m in stage_maps]  # (B, g, g) each
+        lo, hi = min(m.min().item() for m in means), max(m.max().item() for m in means)
+        middle, half = (lo + hi) / 2, max(hi - lo, 1e-3) / 2
+        scales.append((middle - half, middle + half))
+    return scales
+
+
 def plot_attention(images: Sequence, maps: Sequence[torch.Tensor], *, title: str, path: str | Path | None = None,
                    captions: Sequence[str] | None = None, stages: Sequence[int] | None = None,
-                   masks: Sequence[np.ndarray] | None = None):
-    """One row per image: the image (with its caption, e.g. true and predicted class), then each gate's attention
-    (stages: the model's gated positions, 0 the stem; default 1, 2, ...), averaged over channels, overlaid on it.
-    Each stage has its own colour scale, stretched to that stage's range over these images and printed above its
-    column: a shared scale hides the later stages, whose weights often spread over a few hundredths only. `masks`
-    (phantoms): the lesion's outline is drawn on every overlay, so "does it look at the lesion" can be seen."""
+                   masks: Sequence[np.ndarray] | None = None, bands: Sequence[np.ndarray] | None = None,
+                   grids: Sequence[tuple[int, int]] | None = None, scales: Sequence[tuple[float, float]] | None = None):
+    """One row per image: its caption, the image, then each gate's attention (stages: the model's gated positions,
+    0 the stem; default 1, 2, ...), averaged over channels and smoothed onto the image as the classifier resizes it.
+
+    Drawn to be compared, so that a flat map looks flat: every panel of a stage shares one colour scale, shown by a
+    colour bar in gate values under the stage's column. `scales`: (vmin, vmax) per stage; by default
+    attention_scales over these rows; pass one attention_scales over several figures to compare them. A row is
+    one image and its maps (row i of every stage's (B, C_k, g, g) tensor): to compare models on one image, repeat
+    the image, stack the models' maps and name each model in its caption.
+    `grids`: the (h, w) each stage multiplies its gate on (a 64-px ResNet-18: 16x16, 8x8, 4x4, 2x2); each overlay
+    then gets a panel with the map at that grid, block by block, since the finer map is not what the stage uses.
+    `masks` (phantoms): the lesion's outline in red on every panel; `bands`: the margin band (e.g. lesion_border),
+    filled in orange on the image."""
     n, stages = len(images), list(stages or range(1, len(maps) + 1))
-    heat = [[attention_heatmap(stage_maps[i], to_rgb(images[i], i).shape[:2]) for stage_maps in maps] for i in range(n)]
-    ranges = [(min(heat[i][k].min() for i in range(n)), max(heat[i][k].max() for i in range(n))) for k in range(len(maps))]
-    fig, axes = plt.subplots(n, len(maps) + 1, figsize=(1.9 * (len(maps) + 1), 2.0 * n + 1.0), squeeze=False)
+    scales = list(scales or attention_scales([maps]))
+    per_stage = 2 if grids is not None else 1
+    first = 2 if captions is not None else 1  # the column of the first stage
+    wrapped = [] if captions is None else ["\n".join(textwrap.fill(line, 26) for line in c.split("\n")) for c in captions]
+    text_width = min(1.3, 0.3 + 0.04 * max((len(line) for c in wrapped for line in c.split("\n")), default=0))
+    ratios = [text_width] * (captions is not None) + [1.0] + [1.0, 0.65][:per_stage] * len(stages)
+    fig, axes = plt.subplots(n + 1, len(ratios), figsize=(1.3 * sum(ratios) + 0.3, 1.2 * n + 1.5), squeeze=False,
+                             gridspec_kw={"width_ratios": ratios, "height_ratios": [1.0] * n + [0.09]})
+    for ax in axes.flat:
+        ax.set_axis_off()
+    g = tuple(maps[0].shape[-2:])  # the region grid SLCA's maps come in
     for i, image in enumerate(images):
         rgb = to_rgb(image, i)
-        axes[i, 0].imshow(rgb)
-        axes[i, 0].set_title("image" if captions is None else captions[i], fontsize=8)
+        size = rgb.shape[:2]
+        extent = (-0.5, size[1] - 0.5, size[0] - 0.5, -0.5)  # the stage grid drawn over the image's pixels
+        if captions is not None:
+            axes[i, 0].text(0.0, 0.5, wrapped[i], fontsize=7, va="center", ha="left", transform=axes[i, 0].transAxes)
+        image_ax = axes[i, first - 1]
+        image_ax.imshow(rgb)
+        image_ax.set_label(f"image, row {i}")
+        if bands is not None:
+            image_ax.contourf(bands[i].astype(float), levels=[0.5, 1.5], colors=["orange"], alpha=0.6)
+        panels = [image_ax]
         for k, stage in enumerate(stages):
-            axes[i, k + 1].imshow(rgb)
-            axes[i, k + 1].imshow(heat[i][k], cmap="viridis", alpha=0.5, vmin=ranges[k][0], vmax=ranges[k][1])
+            name, (vmin, vmax) = ("stem" if stage == 0 else f"stage {stage}"), scales[k]
+            overlay = axes[i, first + per_stage * k]
+            overlay.imshow(rgb)
+            overlay.imshow(attention_heatmap(maps[k][i], size), cmap="viridis", alpha=0.5, vmin=vmin, vmax=vmax)
+            overlay.set_label(f"{name} overlay, row {i}")
+            panels.append(overlay)
             if i == 0:
-                axes[i, k + 1].set_title(f"{'stem' if stage == 0 else f'stage {stage}'} (channel mean)\n"
-                                         f"scale {ranges[k][0]:.3f}-{ranges[k][1]:.3f}", fontsize=7)
-        for ax in axes[i] if masks is not None else ():
+                overlay.set_title(f"{name}:\n{g[0]}×{g[1]} map, smoothed", fontsize=7)
+            if grids is not None:
+                block = axes[i, first + per_stage * k + 1]
+                block.imshow(attention_heatmap(maps[k][i], grids[k]), cmap="viridis", vmin=vmin, vmax=vmax,
+                             interpolation="nearest", extent=extent)
+                block.set_label(f"{name} at its grid, row {i}")
+                panels.append(block)
+                if i == 0:
+                    block.set_title(f"what {name}\nuses: {grids[k][0]}×{grids[k][1]}", fontsize=7)
+        for ax in panels if masks is not None else ():
             ax.contour(masks[i], levels=[0.5], colors="red", linewidths=0.8)
-    for ax in axes.flat:
-        ax.axis("off")
-    outline = "; red: the lesion's outline" if masks is not None else ""
-    fig.suptitle(textwrap.fill(f"{title}. Each stage on its own colour scale, dark to yellow over the range above it "
-                               f"(0 blocks, 1 passes){outline}", 100), fontsize=9)
+        if i == 0:
+            image_ax.set_title("image" + ("\n(orange: margin band)" if bands is not None else ""), fontsize=7)
+    for k, stage in enumerate(stages):
+        columns = slice(first + per_stage * k, first + per_stage * (k + 1))  # under the stage's panels
+        for ax in axes[n, columns]:
+            ax.remove()
+        bar, (vmin, vmax) = fig.add_subplot(axes[0, 0].get_gridspec()[n, columns]), scales[k]
+        colours = fig.colorbar(plt.cm.ScalarMappable(plt.Normalize(vmin, vmax), "viridis"), cax=bar,
+                               orientation="horizontal", ticks=[vmin, (vmin + vmax) / 2, vmax], format="%.3f")
+        colours.ax.tick_params(labelsize=6)
+        colours.set_label(f"{'stem' if stage == 0 else f'stage {stage}'}: gate value", fontsize=7)
+        bar.set_label(f"{'stem' if stage == 0 else f'stage {stage}'} colour bar")
+    legend = ["One colour scale per stage, the same in every row (its colour bar under its column); a gate value "
+              "multiplies a feature: 0 blocks it, 1 passes it unchanged."]
+    legend += ["Red: the lesion's outline."] if masks is not None else []
+    legend += ["Orange (on the image): the margin band."] if bands is not None else []
+    legend += ["Overlays are half transparent; the block panels show the colours exactly."] if grids is not None else []
+    fig.suptitle(f"{title}\n" + textwrap.fill(" ".join(legend), 130), fontsize=8)
     return _finish(fig, path)
 
 
