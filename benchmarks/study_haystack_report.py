@@ -104,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:  # everything is read, computed and drawn before anything is written
         rows, scene = load(args.results)
-        summary = [{**scene, "n_train": next(int(r["n_train"]) for r in rows if r["fraction"] == s["fraction"]), **s}
-                   for s in summarize(rows)]
+        summary = [{**scene, **s} for s in summarize(rows)]  # s["n_train"]: the size's images
         table = [{**scene, **q} for q in paired_questions(rows, QUESTIONS)]
         unasked = unasked_questions(rows, QUESTIONS)
         outputs = [HERE / f"{args.prefix}{end}" for end in ("_summary.csv", "_questions.csv", ".png")]

@@ -140,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     for label in dict.fromkeys(f"{r['model']}: {r['weights']}" for r in rows if r["model"] in ("slca", "slca-oracle")):
         print(label)
     print(f"backbone weights: {', '.join(dict.fromkeys(str(r.get('backbone_weights')) for r in rows))}")
-    print(f"{'level':<6}{'model':<18}{'fraction':>9}{'seeds':>6}{'test AUC':>18}{'balanced acc':>18}")
+    print(f"{'level':<6}{'model':<18}{'images':>7}{'fraction':>9}{'seeds':>6}{'test AUC':>18}{'balanced acc':>18}")
     for s in summary:
-        print(f"{s['level']:<6}{s['model']:<18}{s['fraction']:>9}{s['seeds']:>6}{s['auc_mean']:>11.3f} ± {s['auc_std']:.3f}"
+        print(f"{s['level']:<6}{s['model']:<18}{s['n_train']:>7}{s['fraction']:>9}{s['seeds']:>6}{s['auc_mean']:>11.3f} ± {s['auc_std']:.3f}"
               f"{s['balanced_acc_mean']:>11.3f} ± {s['balanced_acc_std']:.3f}")
     print()
     print_questions(table, by="level")

@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from slca_min.study.comparison import summarize  # noqa: E402
+from slca_min.study.comparison import images_of, summarize  # noqa: E402
 from slca_min.cli.main import Parser  # noqa: E402
 from slca_min.study.report import (load_results, paired_questions, print_questions, unasked_questions,  # noqa: E402
                                    unique_runs)
@@ -114,13 +114,13 @@ def report(args) -> None:
     for label in dict.fromkeys(r.get("backbone_weights") for r in rows):  # each file's own, never only the first's
         lines.append(f"backbone weights: {label} "
                      f"({', '.join(dict.fromkeys(r['model'] for r in rows if r.get('backbone_weights') == label))})")
-    lines.append(f"{'model':<20}{'fraction':>9}{'seeds':>6}{'test AUC':>18}{'balanced acc':>18}")
+    lines.append(f"{'model':<20}{'images':>7}{'fraction':>9}{'seeds':>6}{'test AUC':>18}{'balanced acc':>18}")
     for model in sorted({r["model"] for r in rows}, key=lambda m: (m.endswith("(scratch)"), m)):
         for fraction in sorted({r["fraction"] for r in rows if r["model"] == model}):
             group = [r for r in rows if r["model"] == model and r["fraction"] == fraction]
             auc, bal = np.array([r["auc"] for r in group]), np.array([r["balanced_acc"] for r in group])
             chance = sum(r.get("at_chance") == "True" for r in group)
-            lines.append(f"{model:<20}{fraction:>9}{len(group):>6}{auc.mean():>11.3f} ± {auc.std():.3f}"
+            lines.append(f"{model:<20}{images_of(group):>7}{fraction:>9}{len(group):>6}{auc.mean():>11.3f} ± {auc.std():.3f}"
                          f"{bal.mean():>11.3f} ± {bal.std():.3f}" + (f"   at chance in {chance}" if chance else ""))
     print(*lines, "", sep="\n")
     print_questions(table)

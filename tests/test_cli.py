@@ -97,6 +97,36 @@ def test_lowdata_resumes(workdir, monkeypatch):
     assert main(args) == 0  # everything is in results.csv already
 
 
+def test_lowdata_in_images(workdir, capsys):
+    from slca_min import save_phantoms
+    from slca_min.study.viz import plot_lowdata
+
+    save_phantoms("p.npz", n=60, size=32)  # 42 training images: 19 smooth, 23 irregular
+    args = ["lowdata", "--data", "p.npz", "--models", "baseline", "--seeds", "0", *SMALL]
+    assert main([*args, "--images", "4", "42"]) == 0
+    out = capsys.readouterr().out
+    assert "training-set sizes: 4 images (fraction 0.1), 42 images (fraction 1) of the 42 training images" in out
+    table = out[out.index("\nmodel ") + 1:].splitlines()
+    assert table[0].split()[:3] == ["model", "images", "fraction"] and [line.split()[1:3] for line in table[1:3]] == \
+        [["4", "0.1"], ["42", "1"]]
+    rows = list(csv.DictReader(open(workdir / "runs/lowdata/results.csv")))
+    assert sorted((r["n_train"], r["fraction"]) for r in rows) == [("4", "0.1"), ("42", "1.0")]  # the resume key stays
+    summary = list(csv.DictReader(open(workdir / "runs/lowdata/summary.csv")))
+    assert [s["n_train"] for s in summary] == ["4", "42"]
+    for r in rows:
+        r.update(fraction=float(r["fraction"]), auc=float(r["auc"]))
+    ax = plot_lowdata(rows, title="t").axes[0]
+    assert ax.get_xlabel() == "training images (log scale)" and [t.get_text() for t in ax.get_xticklabels()] == ["4", "42"]
+    assert plot_lowdata(rows[:1], title="t").axes[0].get_xlabel() == "model (4 training images, fraction 0.1)"
+    assert main([*args, "--fractions", "0.1"]) == 0 and "are reused, not rerun" in capsys.readouterr().out
+    assert main([*args, "--images", "21"]) == 2  # 19f and 23f never round to 21 together: 9 + 11 or 10 + 12
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --images: ") and "exactly 21" in err and "nearest sizes: 20 or 22" in err and "\n" not in err
+    with pytest.raises(SystemExit) as refused:  # argparse's one line, as for every other option
+        main([*args, "--images", "4", "--fractions", "0.1"])
+    assert refused.value.code == 2 and "argument --fractions: not allowed with argument --images" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["train", "--data", "missing.npz"], "missing.npz: no such file"),
     (["train", "--data", "bad.npz"], "bad.npz: cannot be read"),

@@ -53,6 +53,29 @@ def test_summary_pairs_by_seed():
     assert slca["ci95_low"] == pytest.approx(0.2) and slca["ci95_high"] == pytest.approx(0.2)  # identical differences
 
 
+def test_summary_gives_each_size_its_images():
+    rows = [{"model": "baseline", "fraction": f, "seed": s, "n_train": n, "weights": "w", "acc": 0, "balanced_acc": 0,
+             "f1_macro": 0, "auc": 0.5} for f, s, n in [(0.1, 0, "42"), (0.1, 1, "42"), (0.5, 0, "40"), (0.5, 1, "44")]]
+    assert [s["n_train"] for s in summarize(rows)] == [42, "40-44"]  # multi-label subsets can differ by seed
+    assert summarize([{k: v for k, v in r.items() if k != "n_train"} for r in rows])[0]["n_train"] == ""
+
+
+def test_lowdata_takes_sizes_in_images(tmp_path):
+    from slca_min import load_data, save_phantoms
+    from slca_min.data.loaders import fraction_for_images
+    from slca_min.study.comparison import lowdata
+    from slca_min.study.experiments import FitConfig
+
+    save_phantoms(tmp_path / "p.npz", n=40, size=32)  # 28 training images
+    splits = load_data(tmp_path / "p.npz")
+    grid = dict(seeds=[0, 1], config=FitConfig(grid=4), setting={}, data="p.npz", models=["probe-oracle"], progress=False)
+    rows = lowdata(splits, {}, images=[4, 28], **grid)  # linear probes: instant
+    four = fraction_for_images(splits["train"].labels, 4)
+    assert sorted((r["n_train"], r["fraction"]) for r in rows) == [(4, four), (4, four), (28, 1.0), (28, 1.0)]
+    with pytest.raises(ValueError, match="images=.*or as fractions=.*one of the two"):
+        lowdata(splits, {}, images=[4], fractions=[0.1], **grid)
+
+
 def test_every_model_side_by_side_from_the_cli(tmp_path, monkeypatch, capsys):
     from slca_min import save_phantoms
 

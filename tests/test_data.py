@@ -88,6 +88,39 @@ def test_stratified_fraction():
         stratified_fraction(labels, 0)
 
 
+@pytest.mark.parametrize("counts, sizes", [
+    ((19, 23), (2, 3, 4, 10, 20, 22, 41, 42)),  # the 42 training phantoms of n=60
+    ((5, 50, 300), (3, 9, 42, 100, 354, 355)),
+    ((4, 40, 80, 600, 50, 11, 900), (7, 9, 42, 420, 1685)),
+])
+def test_fraction_for_images_gives_exactly_that_many_for_every_seed(counts, sizes):
+    from slca_min.data.loaders import fraction_for_images
+
+    labels = np.random.default_rng(0).permutation(np.repeat(np.arange(len(counts)), counts))
+    for n in sizes:
+        fraction = fraction_for_images(labels, n)
+        assert 0 < fraction <= 1 and {len(stratified_fraction(labels, fraction, seed)) for seed in range(3)} == {n}
+
+
+def test_fraction_for_images_picks_the_shortest_fraction_and_names_the_nearest_sizes():
+    from slca_min.data.loaders import fraction_for_images
+
+    balanced = np.repeat([0, 1], 210)  # two classes of 210: 0.1 is 21 + 21
+    assert (fraction_for_images(balanced, 42), fraction_for_images(balanced, 420)) == (0.1, 1.0)  # rows shared with
+    with pytest.raises(ValueError) as refused:                                                    # --fractions 0.1 1
+        fraction_for_images(balanced, 9)  # every stratified subset of two equal classes is even
+    assert "exactly 9" in str(refused.value) and str(refused.value).endswith("nearest sizes: 8 or 10")
+    assert "\n" not in str(refused.value)
+    with pytest.raises(ValueError, match="nearest sizes: 2$"):
+        fraction_for_images(balanced, 1)  # one image per class at least
+    with pytest.raises(ValueError, match="these 420 training images has exactly 421 .*nearest sizes: 420$"):
+        fraction_for_images(balanced, 421)
+    with pytest.raises(ValueError, match="nearest sizes: 20 or 22$"):
+        fraction_for_images(np.repeat([0, 1], [19, 23]), 21)
+    multilabel = (np.random.default_rng(0).random((50, 3)) < 0.3).astype(int)  # (N, L): the random draw's size
+    assert len(stratified_fraction(multilabel, fraction_for_images(multilabel, 10), seed=0)) >= 10
+
+
 def test_cache_reuses_and_recomputes(tiny, tmp_path, monkeypatch):
     images = np.random.default_rng(0).integers(0, 256, (10, 20, 20), dtype=np.uint8)
     first = extract(images, tiny, tmp_path / "c.npy", grid=4, batch_size=4, progress=False)

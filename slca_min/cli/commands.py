@@ -26,6 +26,7 @@ from ..sam.levels import NECK, check_levels
 from ..study.comparison import (
     excludes_zero,
     finished_rows,
+    fractions_for,
     levels_needed,
     lowdata as lowdata_grid,
     model_setting,
@@ -58,7 +59,7 @@ def encoder_of(args):
     try:
         return load_encoder(args.checkpoint, sam_input=args.sam_input, device=args.device,
                             precision=args.precision or "fp32", preprocess=args.sam_preprocess or "sam",
-                            attention=args.attention)
+                            attention=args.attention, compile=getattr(args, "compile", False))
     except (ValueError, OSError) as e:
         if not getattr(args, "remembered", None):
             raise
@@ -67,11 +68,15 @@ def encoder_of(args):
                          f"--checkpoint FILE with the weights it was trained with ({args.remembered})") from None
 
 
-def prepare(args, need_regions: bool = True, levels=NECK, need_encoder: bool = True):
-    """Load and check the data, then the encoder (unless not needed: None), then the regions of `levels` (cached)."""
+def load_splits(args):
     if args.allow_large_images:
         allow_large_images()
-    splits = load_data(args.data, split=getattr(args, "split_fractions", (0.7, 0.1, 0.2)))
+    return load_data(args.data, split=getattr(args, "split_fractions", (0.7, 0.1, 0.2)))
+
+
+def prepare(args, need_regions: bool = True, levels=NECK, need_encoder: bool = True, splits=None):
+    """Load and check the data (unless given), then the encoder (unless not needed: None), then the regions (cached)."""
+    splits = load_splits(args) if splits is None else splits
     encoder = encoder_of(args) if need_encoder or need_regions else None
     print(f"data: {args.data} ({', '.join(f'{k} {len(v)}' for k, v in splits.items())}; "
           f"classes: {', '.join(splits['train'].class_names)})")
@@ -250,8 +255,18 @@ def lowdata(args) -> None:
     check_writable(args.out)
     levels = levels_needed(args.models)
     out, config = Path(args.out), fit_config(args)
+    splits = load_splits(args)
+    if args.images:  # sizes in images: each the fraction whose stratified subset has exactly that many
+        try:
+            args.fractions = fractions_for(splits, images=args.images)
+        except ValueError as e:
+            raise ValueError(f"--images: {e}") from None
+        sizes = zip(dict.fromkeys(args.images), args.fractions)
+        print(f"training-set sizes: {', '.join(f'{n} images (fraction {f:g})' for n, f in sizes)} of the "
+              f"{len(splits['train'])} training images")
     # before any worker starts: they find the regions cached; none when no model reads SAM (baseline, oracles)
-    splits, encoder, regions = prepare(args, levels=levels, need_regions=bool(set(args.models) & set(USES_SAM)))
+    splits, encoder, regions = prepare(args, levels=levels, need_regions=bool(set(args.models) & set(USES_SAM)),
+                                       splits=splits)
     setting = result_setting(config, splits, encoder)
     grid = dict(fractions=args.fractions, seeds=args.seeds, models=args.models)
     finished = lambda: finished_rows(read_csv(out / "results.csv"), setting=setting, **grid)  # noqa: E731
@@ -269,14 +284,14 @@ def lowdata(args) -> None:
     write_csv(out / "summary.csv", summary)
     print(f"encoder weights: {setting['weights']}")
     print(f"backbone weights: {setting['backbone_weights']}")
-    print(f"test metrics, mean +- std over {len(args.seeds)} seed(s) (all metrics in summary.csv); AUC vs baseline: "
-          "paired difference over seeds [95% t-interval] (seeds won), * where the interval excludes 0")
-    print(f"{'model':<16}{'fraction':>9}{'AUC':>17}{'balanced acc':>17}   AUC vs baseline")
+    print(f"test metrics by training images, mean +- std over {len(args.seeds)} seed(s) (all metrics in summary.csv); AUC "
+          "vs baseline: paired difference over seeds [95% t-interval] (seeds won), * where the interval excludes 0")
+    print(f"{'model':<16}{'images':>7}{'fraction':>10}{'AUC':>17}{'balanced acc':>17}   AUC vs baseline")
     for s in summary:
         versus = (f"{s['auc_vs_baseline']:+.3f} [{s['ci95_low']:+.3f}, {s['ci95_high']:+.3f}] ({s['seeds_won']}/{s['seeds']})"
                   + (" *" if excludes_zero(s) else "")) if "auc_vs_baseline" in s else ""
         means = "".join(f"{s[m + '_mean']:>9.3f} +- {s[m + '_std']:.3f}" for m in ("auc", "balanced_acc"))
-        print(f"{s['model']:<16}{s['fraction']:>9}{means}   {versus}" + (f"  ({s['note']})" if "note" in s else ""))
+        print(f"{s['model']:<16}{s['n_train']:>7}{s['fraction']:>10g}{means}   {versus}" + (f"  ({s['note']})" if "note" in s else ""))
     if len(args.seeds) == 1:
         print("one seed: no interval can be given; pass --seeds 0 1 2 ... for one")
     plot_lowdata(rows, metric="auc", title=f"{Path(args.data).name}: test AUC, mean ± std over {len(args.seeds)} seed(s); "

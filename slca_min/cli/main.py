@@ -156,7 +156,7 @@ def add_fitting(p: argparse.ArgumentParser, *, epochs: int = 20, image_size: int
     p.add_argument("--class-weights", choices=["balanced"], help="weight the loss by inverse class frequency")
     p.add_argument("--no-recalibrate-bn", dest="recalibrate_bn", action="store_false",
                    help="keep BatchNorm's running statistics as training left them (default: recomputed over the "
-                        "training set at the end; see the README)")
+                        "training set at the end; docs/own-data.md)")
     p.add_argument("--min-steps", type=number(int, 0), default=0,
                    help="train at least this many steps (more epochs for small fractions; default %(default)s)")
 
@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="arithmetic: fp32 (default, faithful; evaluate/predict: the model's own); bf16 (bfloat16 autocast for extraction and training, "
                              "about 2x where the CPU or GPU has native bf16; region cosine 0.9999 to fp32); int8 (extraction "
                              "only, CPU only, about 1.9x; cosine >= 0.9994). Part of the cache key and of every result")
+    common.add_argument("--compile", action="store_true",
+                        help="torch.compile SAM's encoder (opt-in: the first batch compiles, tens of seconds to minutes; "
+                             "int8 stays eager). Same maths: caches and results are shared with the eager encoder")
     common.add_argument("--sam-preprocess", choices=["sam", "medsam"],
                         help="sam (default: SamPredictor's) or medsam (MedSAM's, for its weights: square resize, min-max "
                              "to [0, 1], no mean/std); evaluate/predict: the model's")
@@ -243,8 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_fitting(p)
     p.add_argument("--models", type=models, default=["baseline", "slca"],
                    help=f"comma-separated, from {','.join(MODELS)} (default baseline,slca)")
-    p.add_argument("--fractions", type=fraction, nargs="+", default=[0.01, 0.05, 0.1, 0.25, 1.0],
-                   help="fractions of the train split (default %(default)s)")
+    sizes = p.add_mutually_exclusive_group()
+    sizes.add_argument("--images", type=positive, nargs="+",
+                       help="training-set sizes in images, e.g. 9 42 420: each becomes the fraction whose stratified "
+                            "subset holds exactly that many (a size no fraction gives is refused, naming the nearest)")
+    sizes.add_argument("--fractions", type=fraction, nargs="+", default=[0.01, 0.05, 0.1, 0.25, 1.0],
+                       help="or fractions of the train split (default %(default)s)")
     p.add_argument("--seeds", type=number(int, 0), nargs="+", default=[0, 1, 2],
                    help="random seeds: each model runs once per fraction and seed, on the same subsets (default %(default)s)")
     p.add_argument("--out", default="runs/lowdata", help="output folder; results are added to its results.csv "

@@ -92,3 +92,40 @@ def stratified_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> n
         members = np.flatnonzero(labels == c)
         chosen.append(rng.choice(members, size=max(1, round(fraction * len(members))), replace=False))
     return np.sort(np.concatenate(chosen))
+
+
+def subset_size(labels: np.ndarray, fraction: float) -> int:
+    """How many images stratified_fraction(labels, fraction, seed) picks, for every seed: max(1, round(fraction * n_c))
+    per class. Multi-label: the random draw's size; the subset adds one image per label the draw misses."""
+    if labels.ndim == 2:
+        return max(1, round(fraction * len(labels)))
+    return sum(max(1, round(fraction * int(n))) for n in np.unique(labels, return_counts=True)[1])
+
+
+def fraction_for_images(labels: np.ndarray, n: int) -> float:
+    """The fraction whose stratified subset (stratified_fraction) holds exactly `n` images, with the fewest decimals
+    (42 of 210 + 210 images: 0.1, so that sizes asked in images and in fractions share rows). Raises ValueError
+    naming the nearest counts these labels allow when no fraction gives `n` (two balanced classes: even counts).
+    Multi-label (N, L) labels: the random draw has `n` images; the subset adds one per label the draw misses."""
+    counts = np.unique(labels, return_counts=True)[1] if labels.ndim == 1 else np.array([len(labels)])
+    # the size only changes where some class's f * n_c crosses k + 0.5: one f inside each interval between those
+    # points gives every size there is
+    edges = np.unique(np.concatenate([[0.0, 1.0], *((np.arange(c) + 0.5) / c for c in counts)]))
+    edges = edges[edges <= 1]
+    sizes = np.maximum(1, np.round((edges[:-1] + edges[1:])[:, None] / 2 * counts)).sum(1).astype(int)  # (intervals,)
+    found = {}  # size -> (lowest, highest) f of the intervals that give it
+    for size, low, high in zip(sizes.tolist(), edges[:-1], edges[1:]):
+        found[size] = (found.get(size, (low, high))[0], high)
+    if n not in found:
+        below, above = max((s for s in found if s < n), default=None), min((s for s in found if s > n), default=None)
+        nearest = " or ".join(str(s) for s in (below, above) if s is not None)
+        raise ValueError(f"no class-stratified subset of these {len(labels)} training images has exactly {n} "
+                         f"(each class gives max(1, round(fraction * its count))); nearest sizes: {nearest}")
+    low, high = found[n]
+    for digits in range(1, 17):  # the shortest decimal that gives n: 0.1 rather than 0.0999
+        step = 10.0 ** -digits
+        for k in range(int(low / step), int(high / step) + 2):
+            fraction = round(k * step, digits)
+            if 0 < fraction <= 1 and subset_size(labels, fraction) == n:
+                return fraction
+    return (low + high) / 2

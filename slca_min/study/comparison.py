@@ -26,7 +26,7 @@ import numpy as np
 
 from ..backbones import weights_label as backbone_label
 from ..data.haystack import CROP, oracle_crop
-from ..data.loaders import Split, num_classes, stratified_fraction
+from ..data.loaders import Split, fraction_for_images, num_classes, stratified_fraction
 from ..data.phantoms import oracle_regions
 from ..data.split import data_id
 from ..pipeline.model_file import LIBRARY_VERSION
@@ -126,12 +126,15 @@ def run_probe(name: str, splits: dict[str, Split], regions: dict[str, np.ndarray
         "n_params": n_params, "at_chance": chance_warning(splits["test"].labels, scores) is not None}
 
 
-def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractions: Sequence[float], seeds: Sequence[int],
-            config: FitConfig, setting: dict, data: str, models: Sequence[str] = ("baseline", "slca"),
+def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, seeds: Sequence[int], config: FitConfig,
+            setting: dict, data: str, fractions: Sequence[float] = (), images: Sequence[int] = (),
+            models: Sequence[str] = ("baseline", "slca"),
             levels: Sequence[str] = NECK, results_path: str | Path | None = None, progress: bool = True,
             share: tuple[int, int] = (0, 1)) -> list[dict]:
     """Every model for every (fraction, seed) under `setting` (see result_setting): the rows of this setting.
 
+    Training-set sizes: `images` (e.g. [9, 42, 420], each made a fraction by fractions_for) or `fractions`, not
+    both; every row keeps its fraction (the key a rerun resumes by) and its image count, n_train.
     `regions` hold `levels` (at least levels_needed(models)); each model reads its own (model_levels).
     With `results_path`, rows are only ever added to that CSV (rows of other settings stay as
     they are), each one under the file's lock as soon as its run ends, and a rerun skips the
@@ -144,8 +147,9 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise ValueError(f"--models: {', '.join(unknown)} unknown; choose from {', '.join(MODELS)}")
+    fractions = fractions_for(splits, fractions=fractions, images=images)
     models, fractions, seeds = (_once(name, values) for name, values in
-                                (("models", models), ("fractions", [float(f) for f in fractions]), ("seeds", seeds)))
+                                (("models", models), ("fractions", fractions), ("seeds", seeds)))
     all_rows = read_csv(results_path)
     done = {(r["model"], float(r["fraction"]), int(r["seed"])) for r in finished_rows(all_rows, models, setting)}
     grid = list(itertools.product(fractions, seeds, models))
@@ -187,6 +191,16 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, fractio
                          fractions=fractions, seeds=seeds)
 
 
+def fractions_for(splits: dict[str, Split], *, fractions: Sequence[float] = (), images: Sequence[int] = ()) -> list[float]:
+    """Training-set sizes as fractions of the train split: `fractions` as they are, or each of `images` as the
+    fraction whose stratified subset holds exactly that many images (fraction_for_images); exactly one of the two."""
+    if bool(len(fractions)) == bool(len(images)):
+        raise ValueError("give the training-set sizes as images=[...] or as fractions=[...], one of the two")
+    if len(fractions):
+        return [float(f) for f in fractions]
+    return [fraction_for_images(splits["train"].labels, n) for n in _once("images", [int(n) for n in images])]
+
+
 def finished_rows(rows: Sequence[dict], models: Sequence[str], setting: dict, *, fractions: Sequence[float] | None = None,
                   seeds: Sequence[int] | None = None) -> list[dict]:
     """The rows (e.g. read_csv's) of `models` made with `setting`, within `fractions` and `seeds` when given, with
@@ -206,14 +220,23 @@ def _once(name: str, values: Sequence) -> list:
     return unique
 
 
+def images_of(rows: Sequence[dict]) -> int | str:
+    """The training images of rows of one size (their n_train): one count, since stratified_fraction gives every
+    seed as many images for single-label data; "min-max" where multi-label subsets differ (each adds an image per
+    label its draw misses); "" where rows do not say."""
+    counts = sorted({int(r["n_train"]) for r in rows if r.get("n_train") not in (None, "")})
+    return "" if not counts else counts[0] if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
 def summarize(rows: Sequence[dict], metric: str = "auc") -> list[dict]:
-    """Per (model, fraction): mean and std over seeds of every metric, and the paired difference of `metric` to
-    the baseline over the seeds both have (mean, 95% t-interval, seeds won)."""
+    """Per (model, fraction): its training images (n_train, images_of: one count for single-label data), mean and
+    std over seeds of every metric, and the paired difference of `metric` to the baseline over the seeds both have
+    (mean, 95% t-interval, seeds won)."""
     keys = sorted({(r["model"], float(r["fraction"])) for r in rows}, key=lambda k: (k[1], MODELS.index(k[0])))
     summary = []
     for model, fraction in keys:
         group = {int(r["seed"]): r for r in rows if r["model"] == model and float(r["fraction"]) == fraction}
-        row = {"model": model, "fraction": fraction, "seeds": len(group)}
+        row = {"model": model, "fraction": fraction, "seeds": len(group), "n_train": images_of(list(group.values()))}
         for m in METRICS:
             values = np.array([float(r[m]) for r in group.values()])
             row[f"{m}_mean"], row[f"{m}_std"] = float(values.mean()), float(values.std())

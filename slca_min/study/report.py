@@ -138,7 +138,9 @@ def unasked_questions(rows: Sequence[dict], questions: Sequence[tuple[str, str, 
 def print_questions(table: Sequence[dict], *, by: str = "fraction", half_width: float = 0.03) -> None:
     print("paired differences of test AUC, same subsets and seeds [95% t-interval] (seeds won); * excludes 0")
     for q in table:
-        where = f"{by} {q[by]}" + (f", fraction {q['fraction']:g}" if by != "fraction" and "fraction" in q else "")
-        print(f"{q['question']:<34}{where:<22}  {q['diff']:+.3f} [{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}] "
+        size = ([f"{q['n_train']} images"] if q.get("n_train") not in (None, "") else []) + \
+            ([f"fraction {q['fraction']:g}"] if "fraction" in q else [])
+        where = (f"{by} {q[by]}, " if by != "fraction" else "") + ", ".join(size)
+        print(f"{q['question']:<34}{where:<32}  {q['diff']:+.3f} [{q['ci95_low']:+.3f}, {q['ci95_high']:+.3f}] "
               f"({q['seeds_won']}/{q['seeds']}){' *' if q['excludes_0'] else '  '}  half-width {q['half_width']:.3f}, "
               f"seeds for {half_width:g}: {q[f'seeds_for_half_width_{half_width:g}']}")

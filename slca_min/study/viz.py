@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from ..sam.preprocessing import to_rgb
 from ..train import METRICS
 from ..utils.files import atomic_write
+from .comparison import images_of
 
 
 def upsample_attention(attention: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -153,40 +154,40 @@ def plot_metrics(rows: Sequence[dict], *, title: str, path: str | Path | None = 
 
 
 def plot_lowdata(rows: Sequence[dict], *, metric: str = "auc", title: str, path: str | Path | None = None):
-    """Metric against training fraction (log axis, plain-number ticks), mean +- std over seeds, one line per model;
-    with a single fraction, one point per model along the x axis instead (lines at one x would hide each other)."""
+    """Metric against training images (log axis, plain-number ticks; rows without n_train: fractions), mean +- std
+    over seeds, one line per model; with a single size, one point per model along x (lines at one x hide each other)."""
     groups = defaultdict(list)
     for row in rows:
         groups[row["model"], row["fraction"]].append(row[metric])
     fig, ax = plt.subplots(figsize=(7, 3.5))
+    if metric == "auc":
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance")
     models = sorted({m for m, _ in groups})
     colours = plt.get_cmap("tab10" if len(models) <= 10 else "tab20").colors  # one colour per model, never repeated
-    if len({f for _, f in groups}) == 1:
-        (fraction,) = {f for _, f in groups}
+    of_size = {f: [r for r in rows if r["fraction"] == f] for f in sorted({f for _, f in groups})}
+    images = {f: images_of(size_rows) for f, size_rows in of_size.items()}  # 42, or "40-44" (multi-label)
+    in_images = "" not in images.values()
+    x_of = {f: float(np.mean([int(r["n_train"]) for r in of_size[f]])) if in_images else f for f in of_size}
+    if len(of_size) == 1:
+        (fraction,) = of_size
         for x, (model, colour) in enumerate(zip(models, colours)):
             values = np.array(groups[model, fraction], dtype=float)
             ax.errorbar([x], [values.mean()], yerr=[values.std()], marker="o", capsize=3, color=colour)
         ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
-        ax.set_xlabel(f"model (fraction {fraction:g} of the training split)")
-        ax.set_ylabel(f"test {metric} (mean ± std over seeds)")
-        if metric == "auc":
-            ax.axhline(0.5, color="grey", lw=0.8, ls=":")
-        ax.set_title(textwrap.fill(title, 80), fontsize=9)
-        return _finish(fig, path)
-    for model, colour in zip(models, colours):
-        fractions = sorted(f for m, f in groups if m == model)
-        values = [np.array(groups[model, f], dtype=float) for f in fractions]
-        ax.errorbar(fractions, [v.mean() for v in values], yerr=[v.std() for v in values], marker="o", capsize=3,
-                    label=model, color=colour)
-    ax.set_xscale("log")
-    ticks = sorted({f for _, f in groups})
-    ax.set_xticks(ticks, [f"{f:g}" for f in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel("fraction of the training split used (log scale)")
+        ax.set_xlabel(f"model ({images[fraction]} training images, fraction {fraction:g})" if in_images else
+                      f"model (fraction {fraction:g} of the training split)")
+    else:
+        for model, colour in zip(models, colours):
+            fractions = sorted(f for m, f in groups if m == model)
+            values = [np.array(groups[model, f], dtype=float) for f in fractions]
+            ax.errorbar([x_of[f] for f in fractions], [v.mean() for v in values], yerr=[v.std() for v in values],
+                        marker="o", capsize=3, label=model, color=colour)
+        ax.set_xscale("log")
+        ax.set_xticks(list(x_of.values()), [str(images[f]) if in_images else f"{f:g}" for f in of_size])
+        ax.minorticks_off()
+        ax.set_xlabel("training images (log scale)" if in_images else "fraction of the training split used (log scale)")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: it never hides a point
     ax.set_ylabel(f"test {metric} (mean ± std over seeds)")
-    if metric == "auc":
-        ax.axhline(0.5, color="grey", lw=0.8, ls=":", label="chance")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the axes: it never hides a point
     ax.set_title(textwrap.fill(title, 80), fontsize=9)
     return _finish(fig, path)
 
