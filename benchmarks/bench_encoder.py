@@ -8,6 +8,10 @@ official loop at 12 s where it takes 8). Prints a Markdown table; results go in 
     python benchmarks/bench_encoder.py [--model-type vit_b] [--n 4] [--repeat 2] [--device cpu]
 
 "1024" in a path's name means the encoder's own input size (1024 for SAM, 256 for the tiny encoder).
+"compiled" paths are SAMEncoder(compile=True) (slca_min/sam/compiled.py; int8 is not compiled, so it has none). The
+warm-up runs one batch of each size the timed images run in, so that they find everything compiled; the last column
+says how long it took. The run gets an empty inductor cache of its own ($TORCHINDUCTOR_CACHE_DIR, unless set): round
+1's warm-up is what a first process pays, later rounds' what a process pays with the cache warm.
 """
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ CONFIGS = {  # name: (path, sam_input, attention, precision, devices)
     "SAMEncoder.embed, bf16, explicit attention, 1024": ("embed", 1024, "explicit", "bf16", ("cpu",)),
     "SAMEncoder.embed, int8 (CPU), auto attention, 1024": ("embed", 1024, "auto", "int8", ("cpu",)),
     "SAMEncoder.embed, auto attention, 512": ("embed", 512, "auto", "fp32", ("cpu", "cuda")),
+    "SAMEncoder.embed, compiled, auto attention, 1024": ("compiled", 1024, "auto", "fp32", ("cpu", "cuda")),
+    "SAMEncoder.embed, compiled, bf16, auto attention, 1024": ("compiled", 1024, "auto", "bf16", ("cpu",)),
 }
 
 
@@ -55,7 +61,8 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
 
     path, sam_input, attention, precision, _ = CONFIGS[name]
     encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=None if sam_input == 1024 else sam_input,
-                                   attention=attention, device=device, precision=precision)  # None: its own, as the official loop
+                                   attention=attention, device=device, precision=precision,
+                                   compile=path == "compiled")  # sam_input None: its own, as the official loop
     data = images(n + batch_size)
     if path == "official":
         predictor = SamPredictor(build_sam(encoder.image_encoder).to(device))
@@ -69,7 +76,10 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     else:
         def run(batch):
             return encoder.embed(batch, batch_size=batch_size).cpu()
-    run(data[:batch_size])  # warm-up, at the timed batches' shapes ('auto' times its kernels here, if it has to)
+    start = time.perf_counter()
+    for size in {size for size in (batch_size * (n >= batch_size), n % batch_size) if size}:  # the timed batches' sizes
+        run(data[:size])  # warm-up at each timed shape: 'auto' times its kernels here if it has to, compiled paths compile
+    first = time.perf_counter() - start
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -79,11 +89,19 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     kernels = ", ".join(f"{kind} {kernel}" for kind, kernel in kernels_run(encoder.image_encoder).items())
+    if path == "compiled":
+        compiled = encoder.compiled is not None and encoder.compiled.compiled is not None  # else it fell back to eager
+        kernels = f"inductor ({kernels} traced)" if compiled else "eager: compile failed"
     return {"name": name, "images_per_s": n / seconds, "s_per_image": seconds / n,
-            "kernels": kernels if path == "embed" else "SAM's own",
+            "kernels": kernels if path != "official" else "SAM's own", "warm_up_s": first,
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "peak_cuda_mib": torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None,
             "output": out[:2].numpy().tolist() if sam_input == 1024 else None}  # two images compared: JSON stays small
+
+
+def warm_up(seconds: list[float]) -> str:
+    """The warm-up's seconds: round 1 (a compiled path: compiling, cache cold), then the fastest later round."""
+    return f"{seconds[0]:.3g}" + (f"; {min(seconds[1:]):.3g}" if len(seconds) > 1 else "")
 
 
 def wanted(name: str, paths: str | None) -> bool:
@@ -106,7 +124,9 @@ def main() -> None:
         return
     choices = os.environ.setdefault("SLCA_ATTENTION_KERNELS", tempfile.mkstemp(suffix="-attention_kernels.json")[1])
     Path(choices).unlink(missing_ok=True)  # 'auto' chooses in this run (its first warm-up), under today's conditions
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="torchinductor-"))  # round 1 compiles cold
     best = {}  # name: its fastest round; rounds run every path in turn, so one slow minute cannot decide a ratio
+    firsts = {}  # name: its warm-up's seconds in each round
     for i in range(args.repeat):
         for name in [c for c in CONFIGS if args.device.split(":")[0] in CONFIGS[c][4] and wanted(c, args.paths)]:
             line = subprocess.run([sys.executable, __file__, "--only", name, "--model-type", args.model_type, "--n",
@@ -114,6 +134,7 @@ def main() -> None:
                                   check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
             r = json.loads(line)
             best[name] = min(best.get(name, r), r, key=lambda x: x["s_per_image"])
+            firsts.setdefault(name, []).append(r["warm_up_s"])
             print(f"measured: {name} (round {i + 1}: {r['s_per_image']:.3g} s/image)", file=sys.stderr)
     results = list(best.values())
     reference = np.array(results[0]["output"])
@@ -127,8 +148,8 @@ def main() -> None:
           f"{torch.__version__}, {torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}, "
           f"native bf16: {native_bf16(args.device)}; 'auto' choices timed in this run ({choices})\n")
     print("| path | kernels run | images/s | s/image | vs official | max abs diff vs official | min cosine vs official | "
-          "peak RSS MiB | peak CUDA MiB |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "peak RSS MiB | peak CUDA MiB | warm-up s (round 1; later) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if r["output"] is not None:
             out = np.array(r["output"]).reshape(len(reference), -1)
@@ -139,7 +160,7 @@ def main() -> None:
             diff = cos = "n/a (other input size)"
         cuda = f"{r['peak_cuda_mib']:.0f}" if r["peak_cuda_mib"] is not None else "-"
         print(f"| {r['name']} | {r['kernels']} | {r['images_per_s']:.3f} | {r['s_per_image']:.3g} | {r['images_per_s'] / official:.2f}x | "
-              f"{diff} | {cos} | {r['peak_rss_mib']:.0f} | {cuda} |")
+              f"{diff} | {cos} | {r['peak_rss_mib']:.0f} | {cuda} | {warm_up(firsts[r['name']])} |")
     for key, choice in json.loads(Path(choices).read_text()).items() if Path(choices).exists() else ():
         print(f"\n'auto' for {key}: {', '.join(f'{k} {v:.3g} ms' for k, v in choice['ms'].items())}", end="")
     print()

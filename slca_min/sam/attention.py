@@ -54,7 +54,9 @@ class SDPAAttention(Attention):
                                  **({"chunk_bytes": chunk_bytes} if chunk_bytes else {}))
 
         option = (self.kernel, None)
-        if self.kernel == "auto":
+        if self.kernel == "auto" and torch.compiler.is_compiling():  # inductor writes its own kernel: eager timings
+            option = candidates(q)[0]                                  # do not apply to it, so the mask, untimed
+        elif self.kernel == "auto":
             (B, heads, _, d), H, W = q.shape, rel_h.shape[-1], rel_w.shape[-1]
             option = choose(candidates(q), run, q=q, shape=f"batch {B}, heads {heads}, tokens {H}x{W}, head size {d}")
         self.chosen = option[0] if option[1] in (None, CHUNK_BYTES) else f"{option[0]} {option[1] >> 20} MB"

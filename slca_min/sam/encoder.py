@@ -7,7 +7,8 @@ encoder's levels, all from one pass (levels.py). Two
 speed-ups keep the weights and the features: attention through
 `F.scaled_dot_product_attention` (same maths as SAM's explicit attention matrices), and an
 optional smaller `sam_input` (the absolute position embedding is resampled; this one does change
-the features, a documented speed/fidelity trade-off).
+the features, a documented speed/fidelity trade-off). `compile=True` compiles the pass with
+torch.compile: opt-in, as its first call compiles (tens of seconds or more); same maths (compiled.py).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from segment_anything.modeling import ImageEncoderViT
 
 from .attention import use_attention
 from .checkpoints import PATCH, read_checkpoint, untrained_image_encoder
+from .compiled import compile_encoder
 from .levels import NECK, encode, level_channels
 from .precision import check_precision, quantize_int8
 from .preprocessing import check_preprocess, medsam_preprocess, sam_preprocess, to_rgb
@@ -68,12 +70,13 @@ class SAMEncoder(torch.nn.Module):
         fast_attention: False is the same as attention="sam" (kept for older code).
         precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 1.6-3.5x where native)
             or "int8" (CPU only: int8 Linear layers); the last two are faster and slightly different (precision.py).
+        compile: torch.compile the ViT (opt-in: its first call compiles; no result or cache key changes; compiled.py).
         preprocess: "sam" (default, SamPredictor's) or "medsam" (MedSAM's, for MedSAM's weights).
     """
 
     def __init__(self, image_encoder: ImageEncoderViT, *, model_type: str, weights: str,
                  sam_input: int | None = None, fast_attention: bool = True, device: str | torch.device = "cpu",
-                 precision: str = "fp32", attention: str = "auto", preprocess: str = "sam"):
+                 precision: str = "fp32", attention: str = "auto", preprocess: str = "sam", compile: bool = False):
         super().__init__()
         sam_input = check_sam_input(sam_input or image_encoder.img_size)
         self.image_encoder = image_encoder.requires_grad_(False).eval()
@@ -82,10 +85,9 @@ class SAMEncoder(torch.nn.Module):
         self.preprocessing = check_preprocess(preprocess)
         self.register_buffer("_where", torch.empty(0), persistent=False)  # follows .to(): the encoder's device
         use_attention(image_encoder, attention if fast_attention else "sam")
-        check_precision(precision, device)
-        self._precision = precision
-        if precision == "int8":
-            self.image_encoder = quantize_int8(self.image_encoder)
+        self._precision = check_precision(precision, device)
+        self.image_encoder = quantize_int8(self.image_encoder) if precision == "int8" else self.image_encoder
+        self.compiled = compile_encoder(self.image_encoder, precision) if compile else None  # None: eager
         self.to(device)
 
     @classmethod
@@ -140,7 +142,7 @@ class SAMEncoder(torch.nn.Module):
     def features(self, x: torch.Tensor, levels: Sequence[str] = NECK) -> list[torch.Tensor]:
         """(B, 3, S, S) preprocessed -> one (B, C, S/16, S/16) float32 tensor per level (levels.py), from one pass."""
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return [state.float() for state in encode(self.image_encoder, x, levels)]
+            return [state.float() for state in (self.compiled or encode)(self.image_encoder, x, levels)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) preprocessed -> (B, 256, S/16, S/16): ImageEncoderViT.forward for any S."""

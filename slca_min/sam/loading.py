@@ -16,11 +16,13 @@ DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 
 
 def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None = None,
-                 device: str = "cpu", precision: str = "fp32", preprocess: str = "sam", attention: str = "auto") -> SAMEncoder:
+                 device: str = "cpu", precision: str = "fp32", preprocess: str = "sam", attention: str = "auto",
+                 compile: bool = False) -> SAMEncoder:
     """The checkpoint given; else SAM ViT-B at checkpoints/sam_vit_b_01ec64.pth; else the miniature (built on
     first use). checkpoint="untrained": the untrained tiny encoder (random weights, labelled as such);
     "miniature": the miniature. `encoder.source` says which, for model.pt: "untrained", "miniature" or the file."""
-    options = dict(sam_input=sam_input, device=device, precision=precision, preprocess=preprocess, attention=attention)
+    options = dict(sam_input=sam_input, device=device, precision=precision, preprocess=preprocess, attention=attention,
+                   compile=compile)
     if str(checkpoint) == "untrained":
         encoder = SAMEncoder.untrained("tiny", seed=0, **options)
         encoder.source = "untrained"

@@ -41,8 +41,8 @@ def native_bf16(device: str | torch.device = "cpu") -> bool | None:
     return None if flags is None else bool({"avx512_bf16", "amx_bf16", "bf16"} & flags)
 
 
-def check_precision(precision: str, device: str | torch.device) -> None:
-    """An error for a precision that cannot run on `device`; a note where bf16 would be emulated (and slower)."""
+def check_precision(precision: str, device: str | torch.device) -> str:
+    """`precision`, checked: an error where it cannot run on `device`; a note where bf16 would be emulated (and slower)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}")
     if precision == "int8" and torch.device(device).type != "cpu":
@@ -50,6 +50,7 @@ def check_precision(precision: str, device: str | torch.device) -> None:
     if precision == "bf16" and native_bf16(device) is False:
         print(f"note: this {torch.device(device).type.upper()} has no native bfloat16, so bf16 runs emulated and "
               "slower here; precision='int8' (--precision int8) is the faster choice on a CPU", file=sys.stderr)
+    return precision
 
 
 def quantize_int8(module: nn.Module) -> nn.Module:
