@@ -8,6 +8,8 @@ official loop at 12 s where it takes 8). Prints a Markdown table; results go in 
     python benchmarks/bench_encoder.py [--model-type vit_b] [--n 4] [--repeat 2] [--device cpu]
 
 "1024" in a path's name means the encoder's own input size (1024 for SAM, 256 for the tiny encoder).
+The two int8 paths are int8 with its attention in fp32 (as before; what int8 runs on a CPU without native bf16) and
+int8 with it in bf16 where the CPU has it (the library's int8 now); their kernels column says which ran.
 "compiled" paths are SAMEncoder(compile=True) (slca_min/sam/compiled.py; int8 is not compiled, so it has none). The
 warm-up runs one batch of each size the timed images run in, so that they find everything compiled; the last column
 says how long it took. The run gets an empty inductor cache of its own ($TORCHINDUCTOR_CACHE_DIR, unless set): round
@@ -39,7 +41,11 @@ CONFIGS = {  # name: (path, sam_input, attention, precision, devices)
     "SAMEncoder.embed, bf16, masked attention, 1024": ("embed", 1024, "masked", "bf16", ("cpu",)),
     "SAMEncoder.embed, bf16, folded attention, 1024": ("embed", 1024, "folded", "bf16", ("cpu",)),
     "SAMEncoder.embed, bf16, explicit attention, 1024": ("embed", 1024, "explicit", "bf16", ("cpu",)),
+    # int8 as it ran before its attention moved to bf16 (fp32 attention: what int8 still runs without native bf16),
+    # and as the library runs it now (bf16 attention where the CPU has it): the kernels column names which ran
     "SAMEncoder.embed, int8 (CPU), auto attention, 1024": ("embed", 1024, "auto", "int8", ("cpu",)),
+    "SAMEncoder.embed, int8 (CPU) + bf16 attention, auto attention, 1024":
+        ("embed", 1024, "auto", "int8 + bf16 attention", ("cpu",)),
     "SAMEncoder.embed, auto attention, 512": ("embed", 512, "auto", "fp32", ("cpu", "cuda")),
     "SAMEncoder.embed, compiled, auto attention, 1024": ("compiled", 1024, "auto", "fp32", ("cpu", "cuda")),
     "SAMEncoder.embed, compiled, bf16, auto attention, 1024": ("compiled", 1024, "auto", "bf16", ("cpu",)),
@@ -56,13 +62,15 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
     from segment_anything import SamPredictor
 
     from slca_min import SAMEncoder
-    from slca_min.sam.attention import kernels_run
+    from slca_min.sam.attention import kernels_run, use_attention_dtype
     from slca_min.sam.checkpoints import build_sam
 
     path, sam_input, attention, precision, _ = CONFIGS[name]
     encoder = SAMEncoder.untrained(model_type, seed=0, sam_input=None if sam_input == 1024 else sam_input,
-                                   attention=attention, device=device, precision=precision,
+                                   attention=attention, device=device, precision=precision.split(" + ")[0],
                                    compile=path == "compiled")  # sam_input None: its own, as the official loop
+    if precision == "int8":  # int8 before its attention moved to bf16 (the floor's "int8"): attention in fp32
+        use_attention_dtype(encoder.image_encoder, None)
     data = images(n + batch_size)
     if path == "official":
         predictor = SamPredictor(build_sam(encoder.image_encoder).to(device))
@@ -89,6 +97,7 @@ def measure(name: str, model_type: str, n: int, batch_size: int, device: str) ->
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     kernels = ", ".join(f"{kind} {kernel}" for kind, kernel in kernels_run(encoder.image_encoder).items())
+    kernels = f"{encoder.precision}: {kernels}" if precision.startswith("int8") else kernels  # which int8 ran
     if path == "compiled":
         compiled = encoder.compiled is not None and encoder.compiled.compiled is not None  # else it fell back to eager
         kernels = f"inductor ({kernels} traced)" if compiled else "eager: compile failed"
@@ -105,7 +114,9 @@ def warm_up(seconds: list[float]) -> str:
 
 
 def wanted(name: str, paths: str | None) -> bool:
-    return not paths or CONFIGS[name][0] == "official" or any(p.strip() in name for p in paths.split(","))
+    """--paths: substrings, matched against the name with and without its commas ('embed bf16 auto': that path alone)."""
+    return not paths or CONFIGS[name][0] == "official" or any(
+        p.strip() in name or p.strip() in name.replace(",", "") for p in paths.split(","))
 
 
 def main() -> None:
@@ -115,8 +126,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=2, help="rounds over all paths; each path's fastest is reported")
-    parser.add_argument("--paths", help="comma-separated substrings: only the paths whose name contains one "
-                                        "(the official loop always runs: it is the reference)")
+    parser.add_argument("--paths", help="comma-separated substrings: only the paths whose name contains one, commas "
+                                        "in the name left out or not (the official loop always runs: the reference)")
     parser.add_argument("--only", help=argparse.SUPPRESS)  # internal: run one configuration, print JSON
     args = parser.parse_args()
     if args.only:

@@ -176,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--precision", choices=["fp32", "bf16", "int8"],
                         help="arithmetic: fp32 (default, faithful; evaluate/predict: the model's own); bf16 (bfloat16 autocast for extraction and training, "
                              "about 2x where the CPU or GPU has native bf16; region cosine 0.9999 to fp32); int8 (extraction "
-                             "only, CPU only, about 1.9x; cosine >= 0.9994). Part of the cache key and of every result")
+                             "only, CPU only, about 1.9x; attention in bf16 where the CPU has it, recorded as int8-bf16attn; "
+                             "cosine >= 0.9994). Part of the cache key and of every result")
     common.add_argument("--compile", action="store_true",
                         help="torch.compile SAM's encoder (opt-in: the first batch compiles, tens of seconds to minutes; "
                              "int8 stays eager). Same maths: caches and results are shared with the eager encoder")

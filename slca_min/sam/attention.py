@@ -24,26 +24,32 @@ class SDPAAttention(Attention):
     """SAM's Attention through a faster kernel: same maths, never SAM's full (heads x HW x HW) matrices at once.
 
     `kernel` names how SAM's relative-position term enters ("masked", "folded", "explicit", "flex", or "auto":
-    the fastest measured here for this call's shape and dtype). Swapped in by changing the class of
-    SAM's own modules: weights and state-dict keys are untouched.
+    the fastest measured here for this call's shape and dtype). `compute_dtype` (set by use_attention_dtype) casts
+    q, k, v to it for the attention alone, the Linear layers around it keeping their fp32 (int8 on the CPU: its
+    dynamic int8 Linear layers take fp32). Swapped in by changing the class of SAM's own modules: weights and
+    state-dict keys are untouched.
     """
 
     kernel = "auto"
+    compute_dtype: torch.dtype | None = None  # None: the input's; bfloat16: int8's, where bf16 is native (precision.py)
     chosen: str | None = None  # what the last call ran ("masked", "masked 64 MB", "folded", "flex"): benchmarks show it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, _ = x.shape
         heads = self.num_heads
         qkv = self.qkv(x).reshape(B, H * W, 3, heads, -1).permute(2, 0, 3, 1, 4)  # (3, B, heads, HW, d)
-        q, k, v = qkv.unbind(0)
+        q, k, v = (qkv if self.compute_dtype is None else qkv.to(self.compute_dtype)).unbind(0)
         if not self.use_rel_pos:
             out = F.scaled_dot_product_attention(q, k, v)
-        else:
+        else:  # the position tables in q's dtype: what bf16 autocast does; a no-op in fp32
             r_q = q.reshape(B, heads, H, W, -1)
-            rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, get_rel_pos(H, H, self.rel_pos_h))  # (B, heads, H, W, H)
-            rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, get_rel_pos(W, W, self.rel_pos_w))  # (B, heads, H, W, W)
+            pos_h = get_rel_pos(H, H, self.rel_pos_h).to(q.dtype)  # (H, H, d)
+            pos_w = get_rel_pos(W, W, self.rel_pos_w).to(q.dtype)  # (W, W, d)
+            rel_h = torch.einsum("bnhwc,hkc->bnhwk", r_q, pos_h)  # (B, heads, H, W, H)
+            rel_w = torch.einsum("bnhwc,wkc->bnhwk", r_q, pos_w)  # (B, heads, H, W, W)
             out = self.attend(q, k, v, rel_h.to(q.dtype), rel_w.to(q.dtype))  # (B, heads, HW, d)
-        return self.proj(out.transpose(1, 2).reshape(B, H, W, -1))
+        out = out.transpose(1, 2).reshape(B, H, W, -1)
+        return self.proj(out if self.compute_dtype is None else out.to(x.dtype))  # back to the Linear layer's dtype
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor,
                rel_w: torch.Tensor) -> torch.Tensor:
@@ -194,6 +200,20 @@ def use_attention(image_encoder, attention: str) -> None:
         block.attn.__class__ = Attention if attention == "sam" else SDPAAttention
         if attention != "sam":
             block.attn.kernel = attention
+
+
+def use_attention_dtype(image_encoder, dtype: torch.dtype | None) -> None:
+    """Run every block's attention (q, k, v, the relative-position terms, the kernel) in `dtype`; None: the input's.
+    SAM's own Attention (attention="sam") has no such setting and keeps its input's dtype."""
+    for block in image_encoder.blocks:
+        if isinstance(block.attn, SDPAAttention):
+            block.attn.compute_dtype = dtype
+
+
+def attention_dtype(image_encoder) -> torch.dtype | None:
+    """The dtype every block's attention is set to run in (use_attention_dtype), or None (the input's)."""
+    dtypes = {getattr(block.attn, "compute_dtype", None) for block in image_encoder.blocks}
+    return dtypes.pop() if len(dtypes) == 1 else None
 
 
 def kernels_run(image_encoder) -> dict[str, str]:

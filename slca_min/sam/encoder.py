@@ -25,7 +25,7 @@ from .attention import use_attention
 from .checkpoints import PATCH, read_checkpoint, untrained_image_encoder
 from .compiled import compile_encoder
 from .levels import NECK, encode, level_channels
-from .precision import check_precision, quantize_int8
+from .precision import check_precision, recorded_precision, use_precision
 from .preprocessing import check_preprocess, medsam_preprocess, sam_preprocess, to_rgb
 
 
@@ -69,7 +69,7 @@ class SAMEncoder(torch.nn.Module):
             attention.py), "masked", "folded", "explicit" or "flex" (one kernel, for benchmarks), "sam" (SAM's own).
         fast_attention: False is the same as attention="sam" (kept for older code).
         precision: "fp32" (default; bf16 autocast on a GPU), "bf16" (autocast, on the CPU too: 1.6-3.5x where native)
-            or "int8" (CPU only: int8 Linear layers); the last two are faster and slightly different (precision.py).
+            or "int8" (CPU only: int8 Linear layers, bf16 attention where native): faster, slightly different (precision.py).
         compile: torch.compile the ViT (opt-in: its first call compiles; no result or cache key changes; compiled.py).
         preprocess: "sam" (default, SamPredictor's) or "medsam" (MedSAM's, for MedSAM's weights).
     """
@@ -86,7 +86,7 @@ class SAMEncoder(torch.nn.Module):
         self.register_buffer("_where", torch.empty(0), persistent=False)  # follows .to(): the encoder's device
         use_attention(image_encoder, attention if fast_attention else "sam")
         self._precision = check_precision(precision, device)
-        self.image_encoder = quantize_int8(self.image_encoder) if precision == "int8" else self.image_encoder
+        self.image_encoder = use_precision(self.image_encoder, precision, device)  # int8: a quantized copy
         self.compiled = compile_encoder(self.image_encoder, precision) if compile else None  # None: eager
         self.to(device)
 
@@ -113,8 +113,8 @@ class SAMEncoder(torch.nn.Module):
 
     @property
     def precision(self) -> str:
-        """What the encoder computes in (part of the cache key): int8 Linear layers, bf16 autocast (asked, or GPU), fp32."""
-        return "bf16" if self._precision == "fp32" and self.device.type == "cuda" else self._precision
+        """What the encoder computes in, as recorded (part of the cache key): "int8-bf16attn", "int8", "bf16", "fp32"."""
+        return recorded_precision(self._precision, self.image_encoder, self.device)
 
     @property
     def device(self) -> torch.device:

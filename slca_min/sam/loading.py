@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .encoder import SAMEncoder
 from .miniature import miniature_checkpoint
+from .precision import INT8_BF16_ATTENTION, requested
 
 DEFAULT_CHECKPOINT = Path("checkpoints/sam_vit_b_01ec64.pth")
 
@@ -21,8 +22,8 @@ def load_encoder(checkpoint: str | Path | None = None, *, sam_input: int | None 
     """The checkpoint given; else SAM ViT-B at checkpoints/sam_vit_b_01ec64.pth; else the miniature (built on
     first use). checkpoint="untrained": the untrained tiny encoder (random weights, labelled as such);
     "miniature": the miniature. `encoder.source` says which, for model.pt: "untrained", "miniature" or the file."""
-    options = dict(sam_input=sam_input, device=device, precision=precision, preprocess=preprocess, attention=attention,
-                   compile=compile)
+    options = dict(sam_input=sam_input, device=device, precision=requested(precision), preprocess=preprocess,
+                   attention=attention, compile=compile)  # requested: model.pt's "int8-bf16attn" asks for int8
     if str(checkpoint) == "untrained":
         encoder = SAMEncoder.untrained("tiny", seed=0, **options)
         encoder.source = "untrained"
@@ -49,7 +50,8 @@ def short_label(label: str) -> str:
     the miniature as "miniature 223d5031 (stand-in, not SAM)", a file as its name and hash, random weights as
     UNTRAINED; the precision and preprocessing it names are kept."""
     digest = re.search(r"sha256:([0-9a-f]{8})", label)
-    suffix = "".join(f", {extra}" for extra in ("int8", "bf16", "MedSAM preprocessing") if f", {extra}" in label)
+    precision = next((p for p in (INT8_BF16_ATTENTION, "int8", "bf16") if f", {p}" in label), None)  # longest first
+    suffix = "".join(f", {extra}" for extra in (precision, "MedSAM preprocessing") if extra and f", {extra}" in label)
     if label.startswith("untrained"):
         return f"untrained {label.split()[1].rstrip(',')}{suffix} (UNTRAINED)"
     if "stand-in, not Segment Anything" in label:
