@@ -15,10 +15,12 @@
 # Each lowdata call trains its runs two at a time (--workers 2: two one-thread processes on the 2 cores).
 #   benchmarks/study_haystack.sh [FIRST_WAVE]
 # Then: python benchmarks/study_haystack_report.py runs/haystack/results.csv
-# The recorded run (2026-12-05/06, the 2-core AMD EPYC): waves 1-3 in full (23:34-00:28 UTC); then, for the
+# The recorded run (the 2-core AMD EPYC): waves 1-3 in full (2026-12-05/06 23:34-00:28 UTC); then, for the first
 # session's time, wave 6's slca-oracle-residual and fusion at 42 images only, moved ahead of waves 4-5
-# (`lowdata ... --fractions 0.021 --models slca-oracle-residual,fusion --out runs/haystack`); waves 4, 5 and the rest
-# of 6 were not run (docs/study.md says why). Its rows: benchmarks/haystack/results.csv.
+# (`lowdata ... --fractions 0.021 --models slca-oracle-residual,fusion --out runs/haystack`); in the next session
+# (2026-12-06 01:24-02:56) `study_haystack.sh 4`: waves 4 and 5 in full and wave 6's cbam at 42 images, then
+# interrupted (wave 6 at 128 and 420 images not run). Post hoc, after the results were seen: the same lowdata call
+# with `--fractions 0.021 0.064 0.21 --models probe-linear,probe-knn` (seconds). Its rows: benchmarks/haystack/results.csv.
 set -euo pipefail
 export OMP_NUM_THREADS=2  # the parent's extraction; the workers take one thread each
 data=data/haystack-s128-sh0.02-d4-n3100.npz
