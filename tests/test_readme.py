@@ -35,3 +35,40 @@ def test_every_link_resolves_and_the_front_page_is_short():
         assert lines[0].startswith("# ") and lines[1] == "" and lines[2] and not lines[2].startswith("#"), page.name
     linked = set(re.findall(r"\(docs/([\w-]+\.md)", README.read_text()))
     assert linked == {p.name for p in DOCS.glob("*.md")}, "every docs page is listed on the front page"
+
+
+def cli_commands() -> list[tuple[str, str]]:
+    """Every `python -m slca_min ...` command a page or a notebook tells a reader to run: (where, command), the bash
+    blocks' continued lines joined, comments dropped; lines with a shell variable or a placeholder are left out."""
+    import nbformat
+
+    texts = [(p.name, p.read_text()) for p in (README, *DOCS.glob("*.md"), ROOT / "benchmarks/README.md")]
+    texts += [(p.name, "\n".join(c.source for c in nbformat.read(p, as_version=4).cells if c.cell_type == "markdown"))
+              for p in sorted((ROOT / "notebooks").glob("0*.ipynb"))]
+    found = []
+    for name, text in texts:
+        blocks = [block for language, block in re.findall(r"```(\w*)\n(.*?)```", text, re.S) if language in ("", "bash")]
+        lines = [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+        lines += [" ".join(span.split()) for span in  # an inline command may wrap across lines
+                  re.findall(r"`(python -m slca_min [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))]
+        for line in lines:
+            command = line.split(" #")[0].strip()
+            if command.startswith("python -m slca_min ") and not re.search(r"\$|\.\.\.|…|\bD\b|\bM\b|PATH|COMMAND|\[", command):
+                found.append((name, command))
+    return found
+
+
+def test_every_cli_command_in_the_docs_parses():
+    """A command a reader copies must be one the CLI accepts as written: every option exists, every value is valid."""
+    import shlex
+
+    from slca_min.cli.main import build_parser
+
+    commands = cli_commands()
+    assert len(commands) >= 10 and any("lowdata" in c for _, c in commands)
+    parser = build_parser()
+    for name, command in commands:
+        try:
+            parser.parse_args(shlex.split(command)[3:])
+        except SystemExit:
+            raise AssertionError(f"{name}: `{command}` is refused by the CLI") from None
