@@ -32,6 +32,11 @@ def test_the_sentences_follow_the_numbers(tmp_path):
     assert total.startswith("In all, 1 of 2 intervals exclude 0")
     mine = versus_study([question(0.0, -0.2, 0.2, seeds=2)], read_table(tmp_path / "q.csv"))[0]
     assert "here at 42 training images (fraction 0.1) with 2 seeds" in mine and "narrower" in mine
+    # the same image count on another training split is another fraction: matched by images, never by fraction
+    mine = versus_study([question(0.0, -0.2, 0.2, fraction=0.06, seeds=2)], read_table(tmp_path / "q.csv"))[0]
+    assert "The study at 42 training images (fraction 0.1) with 10 seeds" in mine
+    other = versus_study([question(0.0, -0.2, 0.2, fraction=0.1, n_train=70, seeds=2)], read_table(tmp_path / "q.csv"))[0]
+    assert "did not ask it at this size; nearest at 42 training images" in other
 
 
 @pytest.mark.parametrize("low, high, flag, reads", [

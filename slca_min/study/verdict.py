@@ -115,15 +115,23 @@ def verdict(questions: Sequence[dict], summary: Sequence[dict] = ()) -> list[str
     return lines
 
 
+def size(q: dict) -> float:
+    """A question's training-set size: its image count where it has one (a fraction means different counts on
+    different training splits), else its fraction."""
+    return float(q["n_train"]) if q.get("n_train") not in (None, "") else float(q["fraction"])
+
+
 def versus_study(own: Sequence[dict], study: Sequence[dict]) -> list[str]:
-    """This notebook's paired differences (report.paired_questions on its rows) against the study's same question."""
+    """This notebook's paired differences (report.paired_questions on its rows) against the study's same question at
+    the same training-set size (in images), else at its nearest."""
     lines = []
     for q in own:
-        asked = [s for s in study if s["question"] == q["question"] and s.get("level") == q.get("level")]
-        same = [s for s in asked if s["fraction"] == q["fraction"]]
+        asked = sorted((s for s in study if s["question"] == q["question"] and s.get("level") == q.get("level")),
+                       key=lambda s: abs(math.log(size(s) / size(q))))
+        same = [s for s in asked if size(s) == size(q)]
         line = f"{q['question']}, here at {where(q)} with {q['seeds']} seeds: {q['diff']:+.3f} {interval_text(q)}. "
         for s in same or asked[:1]:
-            line += ("The study" + ("" if same else " asked it only") + f" at {where(s)} with {s['seeds']} seeds: "
+            line += ("The study" + ("" if same else " did not ask it at this size; nearest") + f" at {where(s)} with {s['seeds']} seeds: "
                      f"{s['diff']:+.3f} {interval_text(s)}")
             ours, theirs = interval(q), interval(s)
             narrower = ((ours[1] - ours[0]) / (theirs[1] - theirs[0]) if theirs[1] > theirs[0] else float("inf")
