@@ -23,12 +23,12 @@ PHANTOM_CLASSES = ("smooth margin", "irregular margin")
 
 
 def _border(m: torch.Tensor) -> torch.Tensor:
-    """(N, 1, H, W) 0/1 masks -> their border, a 3-pixel band: dilation minus erosion."""
+    """(N, 1, H, W) 0/1 masks -> their border, a band 2 pixels wide (1 outside the edge, 1 inside): dilation minus erosion."""
     return F.max_pool2d(m, 3, 1, 1) + F.max_pool2d(-m, 3, 1, 1)
 
 
 def lesion_border(masks: np.ndarray) -> np.ndarray:
-    """(N, H, W) bool lesion masks -> (N, H, W) bool: the 3-pixel band along each lesion's margin."""
+    """(N, H, W) bool lesion masks -> (N, H, W) bool: the band 2 pixels wide along each lesion's margin (1 outside, 1 inside)."""
     return _border(torch.from_numpy(np.asarray(masks, dtype=np.float32))[:, None])[:, 0].numpy() > 0
 
 
