@@ -44,11 +44,15 @@ def snippets(notebook) -> list[str]:
 SOURCE = re.compile(r"docs/|benchmarks/|README|paper|Gu et al|MedMNIST|arXiv|\.csv|notebook 0\d", re.IGNORECASE)
 
 
+def printed(notebook) -> str:
+    """Everything the notebook's code cells printed, as one string."""
+    return " ".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                    for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
+
+
 def unsourced_numbers(notebook) -> list[str]:
     """Decimal numbers in markdown that no output of the notebook shows and whose sentence names no source."""
-    outputs = " ".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                       for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
-    shown = set(re.findall(r"\d+\.\d+", outputs))
+    shown = set(re.findall(r"\d+\.\d+", printed(notebook)))
     missing = []
     for cell in notebook.cells:
         if cell.cell_type != "markdown":
@@ -98,9 +102,7 @@ def unchecked_times_and_counts(notebook) -> list[str]:
     A time stated for this notebook's committed run ("in the committed run", "its metadata") must be within
     TOLERANCE of the seconds notebooks/run_all.py recorded; any other time must name its source. An image count
     ("42 images", "9 training images") must be printed by a cell or name its source."""
-    seconds = notebook.metadata.get("slca_min", {}).get("seconds")
-    outputs = " ".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                       for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", []))
+    seconds, outputs = notebook.metadata.get("slca_min", {}).get("seconds"), printed(notebook)
     wrong = []
     for sentence in sentences(notebook):
         for amount, unit in DURATION.findall(sentence):
