@@ -12,6 +12,10 @@
 #   4. 420 images: slca, slca-shuffled
 #   5. 128 images: baseline, oracle-crop, slca-oracle, slca, slca-shuffled
 #   6. 42, 128, 420 images: slca-oracle-residual, cbam, fusion
+# The follow-up (docs/study.md, "Why do the learnt regions help?", planned after waves 1-6's results were seen and
+# before these ran): the haystack miniature's regions cut by the true lesion's cells.
+#   7. 128 images: slca-inside, slca-outside, probe-inside
+#   8. 420 images: slca-inside, slca-outside, probe-inside
 # Each lowdata call trains its runs two at a time (--workers 2: two one-thread processes on the 2 cores).
 #   benchmarks/study_haystack.sh [FIRST_WAVE]
 # Then: python benchmarks/study_haystack_report.py runs/haystack/results.csv
@@ -41,4 +45,6 @@ first=${1:-1}
 [ "$first" -le 4 ] && run 0.21 slca,slca-shuffled
 [ "$first" -le 5 ] && run 0.064 baseline,oracle-crop,slca-oracle,slca,slca-shuffled
 [ "$first" -le 6 ] && run "0.021 0.064 0.21" slca-oracle-residual,cbam,fusion
+[ "$first" -le 7 ] && run 0.064 slca-inside,slca-outside,probe-inside
+[ "$first" -le 8 ] && run 0.21 slca-inside,slca-outside,probe-inside
 exit 0

@@ -38,6 +38,12 @@ QUESTIONS = [  # (a, b, what a - b asks), in the order of the plan (docs/study.m
     ("slca", "baseline", "does SLCA beat the baseline?"),
     ("cbam", "baseline", "does attention learnt from the image alone help?"),
     ("fusion", "baseline", "do the regions help when fused late instead of gating?"),
+    # the follow-up, planned after the questions above were answered (docs/study.md): what in the regions helps?
+    ("slca-inside", "slca-oracle", "does the mass's content give the gate more than its location?"),
+    ("slca", "slca-inside", "what do the regions away from the mass add?"),
+    ("slca-outside", "baseline", "do the regions help without the mass's own cells?"),
+    ("slca-inside", "baseline", "do the regions on the mass's cells alone help?"),
+    ("slca", "slca-oracle", "post hoc: do the learnt regions beat the true location?"),
 ]
 KNOBS = re.compile(r"haystack-s(\d+)-sh([\d.]+)-d(\d+)-")
 

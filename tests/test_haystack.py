@@ -142,3 +142,25 @@ def test_the_data_script_refuses_bad_options_in_one_line(tmp_path, argv, needle)
                           capture_output=True, text=True)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and needle in done.stderr, done.stderr
     assert not (tmp_path / "p.npz").exists()
+
+
+def test_the_lesion_cells_models_cut_the_regions_by_the_true_lesion():
+    """slca-inside keeps the regions on the cells that touch the lesion and zeroes the rest, slca-outside the
+    opposite (together they are the regions), probe-inside is their mean over those cells; all three are keyed by
+    the encoder, since they read its regions."""
+    from slca_min.data.split import Split
+    from slca_min.study.comparison import USES_SAM, cut_by_lesion
+
+    masks = np.zeros((2, 32, 32), bool)
+    masks[0, 2:6, 5:10] = True    # cells (0, 0) and (0, 1) of a 4 x 4 grid of 8-px cells, with the margin band
+    masks[1, 20:23, 20:23] = True  # cell (2, 2) only
+    splits = {"train": Split(np.zeros((2, 32, 32, 3), np.uint8), np.array([0, 1]), ["a", "b"], masks=masks)}
+    R = {"train": np.random.default_rng(0).normal(size=(2, 3, 4, 4)).astype(np.float16)}
+    inside, outside = (cut_by_lesion(m, R, splits)["train"] for m in ("slca-inside", "slca-outside"))
+    assert inside.dtype == np.float16 and np.array_equal(inside + outside, R["train"])
+    kept = [np.argwhere(np.any(inside[i] != 0, axis=0)).tolist() for i in range(2)]
+    assert kept == [[[0, 0], [0, 1]], [[2, 2]]]
+    mean = cut_by_lesion("probe-inside", R, splits)["train"]
+    assert mean.shape == (2, 3, 1, 1)
+    np.testing.assert_allclose(mean[1, :, 0, 0], R["train"][1, :, 2, 2].astype(np.float32))
+    assert {"slca-inside", "slca-outside", "probe-inside"} <= set(USES_SAM)

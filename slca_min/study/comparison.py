@@ -10,7 +10,9 @@ the lesion masks, no SAM: does location-aware gating help at all when its input 
 "fusion" (late fusion, no gate: the mean-pooled regions concatenated to the CNN's pooled features before its
 last layer: is gating the right way to use frozen features at all?), and on phantoms "oracle-crop" (the
 plain backbone shown only a box around the true lesion at native resolution: the ceiling of what knowing
-where to look can give, the positive control of the haystack study).
+where to look can give, the positive control of the haystack study), and "slca-inside", "slca-outside" and
+"probe-inside" (SAM's regions on the lesion's own cells only, on every cell but those, and a linear probe on
+their mean over the lesion's cells: is what helps the lesion's content or the rest of the scene?).
 Results are rows in one CSV; a row carries every setting that can change it, rows are only ever
 added, and a rerun skips what is already there with the same setting.
 """
@@ -43,10 +45,12 @@ from .stats import paired_difference
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
          "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca", "fusion": "fusion",
-         "oracle-crop": "none"}
-PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe, "probe-oracle": linear_probe}
+         "oracle-crop": "none", "slca-inside": "slca", "slca-outside": "slca"}
+PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe, "probe-oracle": linear_probe, "probe-inside": linear_probe}
 MODELS = (*GATED, *PROBES)
-USES_SAM = ("slca", "slca-shuffled", "slca-residual", "slca-multilevel", "fusion", "probe-linear", "probe-knn")
+LESION_CELLS = ("slca-inside", "slca-outside", "probe-inside")  # SAM's regions cut by the true lesion's cells
+USES_SAM = ("slca", "slca-shuffled", "slca-residual", "slca-multilevel", "fusion", "probe-linear", "probe-knn",
+            *LESION_CELLS)
 ORACLE = ("slca-oracle", "slca-oracle-residual", "probe-oracle")  # fed the lesion masks' regions, no SAM
 
 
@@ -95,6 +99,23 @@ def shuffled(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         source = np.empty(len(R), dtype=int)
         source[order] = np.roll(order, 1)  # image order[i] gets the regions of order[i - 1]
         out[split] = np.asarray(R)[source]
+    return out
+
+
+def cut_by_lesion(model: str, regions: dict[str, np.ndarray], splits: dict[str, Split]) -> dict[str, np.ndarray]:
+    """`model`'s input from SAM's regions and the lesion masks: the regions on the cells that touch the lesion (its
+    mask or margin band: oracle_regions above zero) and zero elsewhere ("slca-inside"), zero on those cells
+    ("slca-outside"), or their mean over those cells, (N, C, 1, 1) ("probe-inside": pooled_features keeps it)."""
+    _masks_needed(splits, model)
+    out = {}
+    for name, R in regions.items():
+        R = np.asarray(R)
+        cells = oracle_regions(splits[name].masks, R.shape[-1]).astype(np.float32).sum(1, keepdims=True) > 0  # (N, 1, g, g)
+        if model == "probe-inside":
+            count = np.maximum(cells.sum((2, 3), keepdims=True), 1)
+            out[name] = (R * cells).sum((2, 3), keepdims=True, dtype=np.float32) / count
+        else:  # in the regions' own dtype, as slca reads them
+            out[name] = R * (cells if model == "slca-inside" else ~cells)
     return out
 
 
@@ -167,6 +188,8 @@ def lowdata(splits: dict[str, Split], regions: dict[str, np.ndarray], *, seeds: 
     inputs = {**{m: by_level[model_levels(m)] for m in models if m in USES_SAM}, **dict.fromkeys(ORACLE, oracle)}
     if "slca-shuffled" in models:
         inputs["slca-shuffled"] = shuffled(inputs["slca-shuffled"])
+    for model in set(LESION_CELLS) & set(models):
+        inputs[model] = cut_by_lesion(model, inputs[model], splits)
     to_train = claimed(runs, results_path if is_main() else None, setting_of=lambda m: model_setting(m, setting))
     for i, (fraction, seed, model) in enumerate(to_train, start=1):  # claimed first: two grids never train a run twice
         indices = stratified_fraction(splits["train"].labels, fraction, seed)
