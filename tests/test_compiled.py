@@ -61,6 +61,40 @@ def test_compile_changes_no_cache_key_label_or_model_description(precision, imag
     assert sorted(compiled.state_dict()) == sorted(eager.state_dict())  # the compiled pass adds no weights
 
 
+def traced_eagerly(module, **kwargs):
+    """torch.compile without inductor: the pass runs eager but says it is being traced, as dynamo's tracing does."""
+    def compiled(*args):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(torch.compiler, "is_compiling", lambda: True)
+            return module(*args)
+    return compiled
+
+
+def test_the_compiled_pass_takes_the_kernels_auto_chose_eager(images, tmp_path, monkeypatch):
+    """Tracing cannot time kernels: each new shape runs once eager first, where auto measures and remembers, and the
+    traced pass takes what is remembered (it used to take the mask whatever auto had found)."""
+    import json
+
+    from slca_min.sam import kernel_choice
+    from slca_min.sam.attention import kernels_run
+
+    choices = tmp_path / "kernels.json"
+    monkeypatch.setenv("SLCA_ATTENTION_KERNELS", str(choices))
+    monkeypatch.setattr(kernel_choice, "_remembered", {})
+    monkeypatch.setattr(torch, "compile", traced_eagerly)
+    encoder = SAMEncoder.untrained("tiny", seed=0, precision="bf16", compile=True)
+    encoder.regions(images[:1], grid=4)  # no choices yet: the eager pass measures them
+    saved = json.loads(choices.read_text())
+    ran = {chosen.split()[0] for chosen in kernels_run(encoder.image_encoder).values()}  # "masked 64 MB": masked
+    assert len(saved) == 2 and ran <= {entry["kernel"] for entry in saved.values()}
+    choices.write_text(json.dumps({key: {**entry, "kernel": "explicit", "chunk_bytes": 16 * 2**20}
+                                   for key, entry in saved.items()}))  # a machine where explicit won
+    kernel_choice._remembered.clear()
+    encoder = SAMEncoder.untrained("tiny", seed=0, precision="bf16", compile=True)
+    encoder.regions(images[:1], grid=4)
+    assert kernels_run(encoder.image_encoder) == {"windowed": "explicit", "global": "explicit"}
+
+
 def test_cli_compile_reaches_the_encoder(monkeypatch):
     from slca_min.cli import commands
     from slca_min.cli.main import build_parser

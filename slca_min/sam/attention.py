@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from segment_anything.modeling.image_encoder import Attention, get_rel_pos
 from torch.nn.attention.flex_attention import flex_attention
 
-from .kernel_choice import choose
+from .kernel_choice import choose, known
 
 CHUNK_BYTES = 16 * 2**20  # the CPU mask's chunk (benchmarks/README.md: measured per CPU family)
 
@@ -60,11 +60,13 @@ class SDPAAttention(Attention):
                                  **({"chunk_bytes": chunk_bytes} if chunk_bytes else {}))
 
         option = (self.kernel, None)
-        if self.kernel == "auto" and torch.compiler.is_compiling():  # inductor writes its own kernel: eager timings
-            option = candidates(q)[0]                                  # do not apply to it, so the mask, untimed
-        elif self.kernel == "auto":
+        if self.kernel == "auto":
             (B, heads, _, d), H, W = q.shape, rel_h.shape[-1], rel_w.shape[-1]
-            option = choose(candidates(q), run, q=q, shape=f"batch {B}, heads {heads}, tokens {H}x{W}, head size {d}")
+            shape = f"batch {B}, heads {heads}, tokens {H}x{W}, head size {d}"
+            if torch.compiler.is_compiling():  # traced: nothing can be timed, so the eager pass's choice (compiled.py
+                option = known(candidates(q), q=q, shape=shape) or candidates(q)[0]  # runs one first), else the mask
+            else:
+                option = choose(candidates(q), run, q=q, shape=shape)
         self.chosen = option[0] if option[1] in (None, CHUNK_BYTES) else f"{option[0]} {option[1] >> 20} MB"
         return run(option)
 

@@ -11,8 +11,14 @@ another sam_input (dynamic=False: one static graph per shape, the fastest kind).
 The compiled pass is levels.encode traced as it is: the same maths, so nothing that describes a
 result changes with it. The cache key, a result row and model.pt are the same with compile on and
 off, as they are whichever attention kernel runs; only float rounding differs (inductor fuses
-the elementwise steps and chooses its own kernels; tests/test_compiled.py bounds it). "auto"
-attention runs the mask when compiled (attention.py): eager timings say nothing about inductor's kernels.
+the elementwise steps and chooses its own kernels; tests/test_compiled.py bounds it).
+
+"auto" attention cannot time kernels while the pass is traced, so before each new input shape is compiled the
+pass runs once eager (discarded), where auto measures and remembers its kernels (kernel_choice.py); the traced
+pass then takes the remembered choice. Inductor makes none of them slower and fuses SAM's explicit scores' adds
+and softmax: on the 2-core AMD EPYC (bf16, one thread, a ViT-B global block) explicit 747 ms eager and 651
+compiled, the mask 1285 and 1293, so a compiled pass that always took the mask (as this one did at first) lost
+what auto had found (benchmarks/README.md).
 
 On the CPU it compiles with inductor's freezing: the frozen weights become constants, and what
 depends on them alone is folded once. In bf16 that includes autocast's casts of the weights: the
@@ -66,9 +72,14 @@ class CompiledPass:
 
     def __init__(self, compiled):
         self.compiled = compiled  # None once it has failed
+        self.shapes: set[tuple] = set()  # the calls already run once eager: auto's kernels are chosen for them
 
     def __call__(self, image_encoder: ImageEncoderViT, x: torch.Tensor, levels: Sequence[str]) -> list[torch.Tensor]:
         if self.compiled is not None:
+            shape = (tuple(x.shape), x.dtype, x.device, torch.is_autocast_enabled(x.device.type), tuple(levels))
+            if shape not in self.shapes:  # before this shape compiles: auto measures its kernels, which tracing cannot
+                encode(image_encoder, x, levels)
+                self.shapes.add(shape)
             try:
                 from torch._inductor import config  # imported here: only a compiled pass needs inductor
 
