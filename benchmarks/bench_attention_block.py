@@ -33,17 +33,20 @@ def reference(q, k, v, rel_h, rel_w, scale):
     return scores.view(B, heads, HW, HW).softmax(-1) @ v.float()
 
 
-def best_of(fn, rounds: int) -> tuple[float, float, torch.Tensor]:
-    """(seconds of the first call, the fastest of `rounds` later calls, the output)."""
+def first_call(fn) -> float:
     start = time.perf_counter()
-    out = fn()
-    first = time.perf_counter() - start
-    times = []
+    fn()
+    return time.perf_counter() - start
+
+
+def fastest(calls: dict, rounds: int) -> dict:
+    """The fastest of `rounds` calls of each, taken in turn round by round: on a shared machine a slow minute
+    otherwise decides a ratio."""
+    best = {}
     for _ in range(rounds):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return first, min(times), out
+        for name, fn in calls.items():
+            best[name] = min(best.get(name, float("inf")), first_call(fn))
+    return best
 
 
 def main() -> None:
@@ -65,15 +68,18 @@ def main() -> None:
           f"({B} x {heads} heads x {side * side} tokens, head size {d}), {args.dtype}")
     print("| kernel | eager ms | compiled ms | compile s (first call) | cosine to fp32 SAM (eager) |")
     print("|---|---|---|---|---|")
+    calls, compile_s, cosine = {}, {}, {}
     with torch.no_grad():
         for name in args.kernels.split(","):
             def call(name=name):
                 return KERNELS[name](q, k, v, rel_h, rel_w, scale=scale)
-            _, eager, out = best_of(call, args.rounds)
-            first, compiled, _ = best_of(torch.compile(call, dynamic=False), args.rounds)
-            cosine = F.cosine_similarity(out.float().flatten(), expected, dim=0).item()
-            print(f"| {name} | {eager * 1000:.0f} | {compiled * 1000:.0f} | {first:.1f} | {cosine:.6f} |", flush=True)
-
+            calls[name, "eager"], calls[name, "compiled"] = call, torch.compile(call, dynamic=False)
+            compile_s[name] = first_call(calls[name, "compiled"])
+            cosine[name] = F.cosine_similarity(call().float().flatten(), expected, dim=0).item()
+        best = fastest(calls, args.rounds)
+    for name in compile_s:
+        print(f"| {name} | {best[name, 'eager'] * 1000:.0f} | {best[name, 'compiled'] * 1000:.0f} | {compile_s[name]:.1f} "
+              f"| {cosine[name]:.6f} |")
 
 if __name__ == "__main__":
     main()

@@ -151,15 +151,26 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h:
     B, heads, HW, _ = q.shape
     H, W = rel_h.shape[-1], rel_w.shape[-1]
     n, rows = cpu_chunks(q, H, W, chunk_bytes)
-    out = torch.empty_like(q)
+    q, out = q * scale, torch.empty_like(q)
     for b in range(0, B, n):
         for r in range(0, H, rows):
             queries = slice(r * W, (r + rows) * W)
-            scores = torch.matmul(q[b:b + n, :, queries] * scale, k[b:b + n].transpose(-1, -2))  # (n, heads, rows * W, HW)
-            grid = scores.view(len(scores), heads, -1, W, H, W)  # (n, heads, rows, W, key rows, key columns)
-            grid.add_(rel_h[b:b + n, :, r:r + rows, :, :, None]).add_(rel_w[b:b + n, :, r:r + rows, :, None, :])
-            out[b:b + n, :, queries] = torch.matmul(scores.softmax(-1), v[b:b + n])
+            out[b:b + n, :, queries] = _explicit_chunk(q[b:b + n, :, queries], k[b:b + n], v[b:b + n],
+                                                       rel_h[b:b + n, :, r:r + rows], rel_w[b:b + n, :, r:r + rows])
     return out
+
+
+@torch.compiler.nested_compile_region  # compiled (compiled.py): traced once for all chunks of a shape, not unrolled
+def _explicit_chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor,
+                    rel_w: torch.Tensor) -> torch.Tensor:
+    """One chunk of explicit_attention: q (n, heads, rows * W, d) already scaled; rel_h (n, heads, rows, W, H) and
+    rel_w (n, heads, rows, W, W), the chunk's rows. Eager, the terms are added in place; compiled, inductor fuses
+    the adds with the softmax (a ViT-B global block: 84 s to compile unrolled, 21 s as one region)."""
+    n, heads, rows, W, H = rel_h.shape
+    scores = torch.matmul(q, k.transpose(-1, -2))  # (n, heads, rows * W, HW)
+    grid = scores.view(n, heads, rows, W, H, W)  # (n, heads, rows, W, key rows, key columns)
+    grid.add_(rel_h[..., None]).add_(rel_w[..., None, :])
+    return torch.matmul(scores.softmax(-1), v)
 
 
 _compiled_flex = None

@@ -15,10 +15,9 @@ the elementwise steps and chooses its own kernels; tests/test_compiled.py bounds
 
 "auto" attention cannot time kernels while the pass is traced, so before each new input shape is compiled the
 pass runs once eager (discarded), where auto measures and remembers its kernels (kernel_choice.py); the traced
-pass then takes the remembered choice. Inductor makes none of them slower and fuses SAM's explicit scores' adds
-and softmax: on the 2-core AMD EPYC (bf16, one thread, a ViT-B global block) explicit 747 ms eager and 651
-compiled, the mask 1285 and 1293, so a compiled pass that always took the mask (as this one did at first) lost
-what auto had found (benchmarks/README.md).
+pass then takes the remembered choice. Compiling does not change which kernel is fastest: on the 2-core AMD EPYC
+(bf16, one thread, a ViT-B global block) explicit 779 ms eager and 701 compiled, the mask 1354 and 1267, so a
+compiled pass that always took the mask (as this one did at first) lost what auto had found (benchmarks/README.md).
 
 On the CPU it compiles with inductor's freezing: the frozen weights become constants, and what
 depends on them alone is folded once. In bf16 that includes autocast's casts of the weights: the
