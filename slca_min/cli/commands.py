@@ -16,10 +16,10 @@ import torch
 from ..backbones import build_backbone
 from ..data.dataset import RegionDataset
 from ..data.images import allow_large_images
-from ..data.loaders import ImageFiles, fingerprint, load_data
+from ..data.loaders import ImageFiles, load_data
 from ..data.phantoms import save_phantoms
 from ..data.split import data_id
-from ..pipeline.cache import entries, extract as extract_regions
+from ..pipeline.cache import entries
 from ..pipeline.model_file import check_model, describe_model, load_model, save_model, trained_on
 from ..pipeline.predict import image_paths, predict_images, prediction_rows
 from ..sam.levels import NECK, check_levels
@@ -35,7 +35,7 @@ from ..study.comparison import (
     USES_SAM,
 )
 from ..sam.loading import load_encoder, weights_label
-from ..study.experiments import NO_SAM, FitConfig, cache_key, extract_splits, fit
+from ..study.experiments import NO_SAM, FitConfig, extract_splits, fit
 from ..study.viz import plot_attention, plot_lowdata, plot_metrics
 from ..train import METRICS, evaluate as evaluate_model
 from ..utils.distributed import is_main, main_only
@@ -225,16 +225,14 @@ def predict(args) -> None:
     check_writable(args.out)
     model, saved = load_model(args.model, device=args.device)
     images = ImageFiles(image_paths(args.images))
-    regions, label = None, NO_SAM
-    if saved["gate"] == "slca":
+    encoder, label = None, NO_SAM
+    if saved["gate"] == "slca":  # the encoder it was trained with, and refusals of settings that differ from it
         use_model_settings(args, saved)
         encoder = encoder_of(args)
         check_model(saved, args.model, encoder=encoder, grid=args.grid, sam_levels=args.sam_levels)
-        label, levels = weights_label(encoder), check_levels(args.sam_levels)
-        cache = Path(args.cache_dir) / f"predict-{fingerprint(images)}-{cache_key(encoder, args.grid, levels)}.npy"
-        regions = extract_regions(images, encoder, cache, grid=args.grid, levels=levels, progress=not args.quiet,
-                                  desc="regions")
-    probabilities = predict_images(model, None, images, regions=regions, device=args.device)
+        label = weights_label(encoder)
+    probabilities = predict_images(model, encoder, images, cache_dir=args.cache_dir, device=args.device,
+                                   progress=not args.quiet)
     seen = trained_on(model, images)
     if seen:
         print(f"note: {seen} of the {len(images)} images were in this model's training split", file=sys.stderr)

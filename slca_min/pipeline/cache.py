@@ -34,6 +34,12 @@ from ..utils.files import locked, read_json, write_error, write_json
 FORMAT_VERSION = 3  # 2: the sidecar carries a sha256 of the data; 3: levels and preprocessing
 
 
+def cache_key(encoder: SAMEncoder, grid: int, levels=NECK) -> str:
+    """The part of a cache file's name that says what produced it (the sidecar says it in full)."""
+    weights_id = hashlib.sha1(f"{encoder.weights} {encoder.preprocessing}".encode()).hexdigest()[:8]
+    return f"{encoder.model_type}-{encoder.sam_input}-{encoder.precision}-g{grid}-{'+'.join(check_levels(levels))}-{weights_id}"
+
+
 def describe(images: Sequence, encoder: SAMEncoder, grid: int, levels: Sequence[str] = NECK) -> dict:
     """What a cache holds: if any field differs, the cache is recomputed, never reused (levels: see _superset)."""
     return {"format": FORMAT_VERSION, "weights": encoder.weights, "model_type": encoder.model_type,

@@ -8,27 +8,37 @@ import numpy as np
 
 from ..data.dataset import RegionDataset
 from ..data.folders import SUFFIXES
+from ..data.loaders import fingerprint
 from ..data.split import image_name
 from ..sam.encoder import SAMEncoder
 from ..sam.preprocessing import ImageError
 from ..train import predict
+from .cache import cache_key, extract
 from .model_file import check_model
 
 
 def predict_images(model, encoder: SAMEncoder | None, images: Sequence, *, regions: np.ndarray | None = None,
-                   batch_size: int = 64, device: str = "cpu") -> np.ndarray:
+                   cache_dir: str | Path | None = None, batch_size: int = 64, device: str = "cpu",
+                   progress: bool = False) -> np.ndarray:
     """Probabilities (N, C) of a model from `load_model` for `images` (arrays, PIL images or ImageFiles).
 
     Softmax over the classes, or a sigmoid per label for a multi-label model. SLCA models need
-    the encoder they were trained with (refused otherwise) unless `regions` are given.
+    the encoder they were trained with (refused otherwise) unless `regions` are given. With `cache_dir` the
+    regions go through the feature cache (cache_dir/predict-IMAGES-ENCODER.npy: a rerun on the same images reuses
+    them, an interrupted one resumes); without it they are computed and kept in memory.
     """
     d = model.description
     if d["gate"] == "slca" and regions is None:
         if encoder is None:
             raise ValueError("predict_images: this SLCA model needs its SAM encoder (or regions=)")
         check_model(d, "the model", encoder=encoder)
+        grid, levels = d["grid"], model.region_levels
         try:
-            regions = encoder.regions(images, grid=d["grid"], levels=model.region_levels)
+            if cache_dir is None:
+                regions = encoder.regions(images, grid=grid, levels=levels)
+            else:
+                cache = Path(cache_dir) / f"predict-{fingerprint(images)}-{cache_key(encoder, grid, levels)}.npy"
+                regions = extract(images, encoder, cache, grid=grid, levels=levels, progress=progress, desc="regions")
         except ImageError as e:
             raise ValueError(f"{image_name(images, e.index)}: {e.problem}") from None
     width = d["num_classes"]

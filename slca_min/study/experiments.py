@@ -5,7 +5,6 @@ and labelled in sam/loading.py (its names are importable from here too, as the n
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,19 +15,13 @@ import torch
 from ..classifier import SLCAClassifier
 from ..data.dataset import RegionDataset
 from ..data.loaders import Split, num_classes, stratified_fraction
-from ..pipeline.cache import extract
+from ..pipeline.cache import cache_key, extract  # noqa: F401 (cache_key: tests and notebooks import it from here)
 from ..sam.encoder import SAMEncoder
-from ..sam.levels import NECK, check_levels, split_channels
+from ..sam.levels import NECK, split_channels
 from ..sam.loading import DEFAULT_CHECKPOINT, load_encoder, short_label, weights_label  # noqa: F401 (notebooks import them from here)
 from ..train import chance_warning, classification_metrics, predict, steps_per_epoch, train
 
 NO_SAM = "not used (no SAM)"  # the weights column of a model that does not use SAM (baseline, SE, CBAM)
-
-
-def cache_key(encoder: SAMEncoder, grid: int, levels=NECK) -> str:
-    """The part of a cache file's name that says what produced it (the sidecar says it in full)."""
-    weights_id = hashlib.sha1(f"{encoder.weights} {encoder.preprocessing}".encode()).hexdigest()[:8]
-    return f"{encoder.model_type}-{encoder.sam_input}-{encoder.precision}-g{grid}-{'+'.join(check_levels(levels))}-{weights_id}"
 
 
 def extract_splits(splits: dict[str, Split], encoder: SAMEncoder, *, name: str, cache_dir: str | Path = "cache",
