@@ -91,7 +91,7 @@ def figure(rows: list[dict], table: list[dict], scene: dict) -> plt.Figure:
         ax.axhline(0, color="grey", lw=0.8)
         ax.set(xscale="log", xlabel="training images", ylabel="paired AUC difference [95% CI]",
                ylim=(max(ax.get_ylim()[0], -1), min(ax.get_ylim()[1], 1)))  # a difference of AUCs lies in [-1, 1]
-        ax.set_title(question, fontsize=9)
+        ax.set_title(question + (" (post hoc)" if q[0]["asks"].startswith("post hoc") else ""), fontsize=9)
     for ax in axes.flat[:1 + len(asked)]:  # the sizes themselves as ticks, not a log scale's decades
         ax.set_xticks(sizes, [str(n) for n in sizes], fontsize=7)
         ax.minorticks_off()
