@@ -12,8 +12,8 @@
 #   4. 420 images: slca, slca-shuffled
 #   5. 128 images: baseline, oracle-crop, slca-oracle, slca, slca-shuffled
 #   6. 42, 128, 420 images: slca-oracle-residual, cbam, fusion
-# The follow-up (docs/study.md, "Why do the learnt regions help?", planned after waves 1-6's results were seen and
-# before these ran): the haystack miniature's regions cut by the true lesion's cells.
+# The follow-up (docs/study.md, "Why do the learnt regions help?", planned after waves 1-5 and wave 6 at 42 images
+# were seen, and before these ran): the haystack miniature's regions cut by the true lesion's cells.
 #   7. 128 images: slca-inside, slca-outside, probe-inside
 #   8. 420 images: slca-inside, slca-outside, probe-inside
 # Each lowdata call trains its runs two at a time (--workers 2: two one-thread processes on the 2 cores).
@@ -23,8 +23,10 @@
 # session's time, wave 6's slca-oracle-residual and fusion at 42 images only, moved ahead of waves 4-5
 # (`lowdata ... --fractions 0.021 --models slca-oracle-residual,fusion --out runs/haystack`); in the next session
 # (2026-12-06 01:24-02:56) `study_haystack.sh 4`: waves 4 and 5 in full and wave 6's cbam at 42 images, then
-# interrupted (wave 6 at 128 and 420 images not run). Post hoc, after the results were seen: the same lowdata call
-# with `--fractions 0.021 0.064 0.21 --models probe-linear,probe-knn` (seconds). Its rows: benchmarks/haystack/results.csv.
+# interrupted; in a third session (2026-12-06 04:13-06:03, from a separate git worktree) `study_haystack.sh 6`
+# (wave 6 at 128 and 420 images) and then `study_haystack.sh 7` (waves 7 and 8). Post hoc, after the results were
+# seen: the same lowdata call with `--fractions 0.021 0.064 0.21 --models probe-linear,probe-knn` (seconds).
+# Its rows: benchmarks/haystack/results.csv.
 set -euo pipefail
 export OMP_NUM_THREADS=2  # the parent's extraction; the workers take one thread each
 data=data/haystack-s128-sh0.02-d4-n3100.npz
