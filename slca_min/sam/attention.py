@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from segment_anything.modeling.image_encoder import Attention, get_rel_pos
 from torch.nn.attention.flex_attention import flex_attention
 
-from .kernel_choice import choose, known
+from .kernel_choice import choose
 
 CHUNK_BYTES = 16 * 2**20  # the CPU mask's chunk (benchmarks/README.md: measured per CPU family)
 
@@ -33,6 +33,7 @@ class SDPAAttention(Attention):
     kernel = "auto"
     compute_dtype: torch.dtype | None = None  # None: the input's; bfloat16: int8's, where bf16 is native (precision.py)
     chosen: str | None = None  # what the last call ran ("masked", "masked 64 MB", "folded", "flex"): benchmarks show it
+    eager_choice: tuple | None = None  # auto's choice at the last eager call: what a compiled pass traces (compiled.py)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, H, W, _ = x.shape
@@ -60,13 +61,12 @@ class SDPAAttention(Attention):
                                  **({"chunk_bytes": chunk_bytes} if chunk_bytes else {}))
 
         option = (self.kernel, None)
-        if self.kernel == "auto":
+        if self.kernel == "auto" and torch.compiler.is_compiling():  # traced: nothing can be timed (or read from a
+            option = self.eager_choice or candidates(q)[0]            # file), so the eager pass's choice (compiled.py)
+        elif self.kernel == "auto":
             (B, heads, _, d), H, W = q.shape, rel_h.shape[-1], rel_w.shape[-1]
-            shape = f"batch {B}, heads {heads}, tokens {H}x{W}, head size {d}"
-            if torch.compiler.is_compiling():  # traced: nothing can be timed, so the eager pass's choice (compiled.py
-                option = known(candidates(q), q=q, shape=shape) or candidates(q)[0]  # runs one first), else the mask
-            else:
-                option = choose(candidates(q), run, q=q, shape=shape)
+            option = choose(candidates(q), run, q=q, shape=f"batch {B}, heads {heads}, tokens {H}x{W}, head size {d}")
+            self.eager_choice = option
         self.chosen = option[0] if option[1] in (None, CHUNK_BYTES) else f"{option[0]} {option[1] >> 20} MB"
         return run(option)
 
@@ -160,12 +160,12 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h:
     return out
 
 
-@torch.compiler.nested_compile_region  # compiled (compiled.py): traced once for all chunks of a shape, not unrolled
 def _explicit_chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor,
                     rel_w: torch.Tensor) -> torch.Tensor:
     """One chunk of explicit_attention: q (n, heads, rows * W, d) already scaled; rel_h (n, heads, rows, W, H) and
-    rel_w (n, heads, rows, W, W), the chunk's rows. Eager, the terms are added in place; compiled, inductor fuses
-    the adds with the softmax (a ViT-B global block: 84 s to compile unrolled, 21 s as one region)."""
+    rel_w (n, heads, rows, W, W), the chunk's rows; the terms added in place. (As a nested_compile_region, traced
+    once for all chunks, a lone block compiled in 21 s instead of 84, but the whole encoder under bf16 autocast
+    failed to compile: UncapturedHigherOrderOpError, torch 2.14; so compiled, the chunks are unrolled.)"""
     n, heads, rows, W, H = rel_h.shape
     scores = torch.matmul(q, k.transpose(-1, -2))  # (n, heads, rows * W, HW)
     grid = scores.view(n, heads, rows, W, H, W)  # (n, heads, rows, W, key rows, key columns)

@@ -112,23 +112,15 @@ def measure(options: list[Option], run_option, cuda: bool) -> dict:
     return times
 
 
-def known(options: list[Option], *, q: torch.Tensor, shape: str) -> Option | None:
-    """The choice remembered for a call on `q` of this `shape` if it is among `options`, else None; never measures
-    (what a compiled pass asks while it is traced, when nothing can be timed)."""
-    if len(options) == 1:
-        return options[0]
-    path = choices_file()
-    found = remembered(read_choices(path).get(key_of(q, shape)), path)
-    return found if found in options else None
-
-
 def choose(options: list[Option], run_option, *, q: torch.Tensor, shape: str) -> Option:
     """The fastest of `options` for a call on `q` of this `shape`: remembered, or timed now with run_option(option)
     and remembered. A remembered choice that is no longer among the options is measured again."""
-    found = known(options, q=q, shape=shape)
-    if found is not None:
-        return found
+    if len(options) == 1:
+        return options[0]
     path, key = choices_file(), key_of(q, shape)
+    known = remembered(read_choices(path).get(key), path)
+    if known in options:
+        return known
     times = measure(options, run_option, q.is_cuda)
     best = min(times, key=times.get) if times else options[0]
     _remembered[path][key] = entry = {"kernel": best[0], "chunk_bytes": best[1],
