@@ -163,9 +163,8 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h:
 def _explicit_chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor,
                     rel_w: torch.Tensor) -> torch.Tensor:
     """One chunk of explicit_attention: q (n, heads, rows * W, d) already scaled; rel_h (n, heads, rows, W, H) and
-    rel_w (n, heads, rows, W, W), the chunk's rows; the terms added in place. (As a nested_compile_region, traced
-    once for all chunks, a lone block compiled in 21 s instead of 84, but the whole encoder under bf16 autocast
-    failed to compile: UncapturedHigherOrderOpError, torch 2.14; so compiled, the chunks are unrolled.)"""
+    rel_w (n, heads, rows, W, W), the chunk's rows; the terms added in place. Compiled, the chunks are unrolled (as a
+    nested_compile_region ViT-B failed to compile under bf16 autocast: benchmarks/README.md)."""
     n, heads, rows, W, H = rel_h.shape
     scores = torch.matmul(q, k.transpose(-1, -2))  # (n, heads, rows * W, HW)
     grid = scores.view(n, heads, rows, W, H, W)  # (n, heads, rows, W, key rows, key columns)

@@ -4,7 +4,7 @@ Opt-in because the first call pays for it. On a 2-core AMD EPYC loaded by anothe
 thread) the tiny encoder's first call at one input shape took 28-66 s, fp32 and bf16 alike (nine runs),
 against 0.03 s eager. Inductor keeps what it compiled in its cache (/tmp/torchinductor_$USER, or
 $TORCHINDUCTOR_CACHE_DIR), which outlives the process: a later process paid 6-15 s (dynamo traces again,
-the compiled kernels are loaded). ViT-B at 1024 on the idle EPYC (2 threads): 123-138 s to compile, in a later
+the compiled kernels are loaded). ViT-B at 1024 on the idle EPYC (2 threads): 123-153 s to compile, in a later
 process too, for 1.03x (fp32) and about 1x (bf16) the eager speed (benchmarks/README.md): worth it for long runs only.
 Every new input shape compiles once more: another batch size (a run's last, smaller batch) or
 another sam_input (dynamic=False: one static graph per shape, the fastest kind).
@@ -16,7 +16,7 @@ the elementwise steps and chooses its own kernels; tests/test_compiled.py bounds
 
 "auto" attention cannot time kernels while the pass is traced, so before each new input shape is compiled the
 pass runs once eager (discarded), where auto measures and remembers its kernels (kernel_choice.py); the traced
-pass then takes the remembered choice. Compiling does not change which kernel is fastest: on the 2-core AMD EPYC
+pass then takes that eager call's choice. Compiling does not change which kernel is fastest: on the 2-core AMD EPYC
 (bf16, one thread, a ViT-B global block) explicit 779 ms eager and 701 compiled, the mask 1354 and 1267, so a
 compiled pass that always took the mask (as this one did at first) lost what auto had found (benchmarks/README.md).
 
