@@ -59,7 +59,8 @@ def main() -> None:
     torch.manual_seed(0)
     (B, side), heads, d = SHAPES[args.block], 12, 64
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    q, k, v = (torch.randn(B, heads, side * side, d, dtype=dtype) for _ in range(3))
+    qkv = torch.randn(B, side * side, 3, heads, d, dtype=dtype)  # as the qkv Linear lays it out (attention.py)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, heads, tokens, d) each, not contiguous: as the encoder's
     rel_h, rel_w = (0.3 * torch.randn(B, heads, side, side, side, dtype=dtype) for _ in range(2))
     scale = d ** -0.5
     expected = reference(q, k, v, rel_h, rel_w, scale).flatten()

@@ -5,8 +5,10 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from slca_min.sam.checkpoints import ENCODER_CONFIGS, PATCH
+from slca_min.sam.precision import quantize_int8
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks/bench_floor.py"
 
@@ -36,6 +38,13 @@ def test_tiny_flops_match_a_hand_count(bench):
     assert parts["qkv"] == pytest.approx(2 * tokens * cfg["depth"] * 3 * d * d, rel=0.01)
     assert parts["attention"] == pytest.approx(attention, rel=0.01)
     assert parts["convs"] > 0
+
+
+def test_the_int8_linear_it_times_is_quantized(bench, monkeypatch):
+    made = []  # quantize_dynamic swaps a module's children, never the module itself: a bare Linear stays fp32
+    monkeypatch.setattr(bench, "quantize_int8", lambda module: made.append(quantize_int8(module)) or made[-1])
+    bench.gemm_gflops("int8 Linear", 32, repeat=1)
+    assert made and not any(type(module) is torch.nn.Linear for module in made[0].modules())
 
 
 def test_gemm_rate_is_a_positive_number_and_flops_only_times_nothing(bench, capsys, monkeypatch):

@@ -152,9 +152,12 @@ def test_every_way_of_adding_sams_relative_positions_is_sams_attention(H, W):
     q, k, v = sam.qkv(x).reshape(3, H * W, 3, 2, 16).permute(2, 0, 3, 1, 4)  # (B, heads, HW, d) each
     rel_h = torch.einsum("bnhwc,hkc->bnhwk", q.reshape(3, 2, H, W, 16), get_rel_pos(H, H, sam.rel_pos_h))
     rel_w = torch.einsum("bnhwc,wkc->bnhwk", q.reshape(3, 2, H, W, 16), get_rel_pos(W, W, sam.rel_pos_w))
-    for attend in KERNELS.values():  # the mask, folded, explicit, FlexAttention (eager on the CPU)
-        out = attend(*(t.detach() for t in (q, k, v, rel_h, rel_w)), scale=sam.scale)  # flex: no backward on the CPU
-        torch.testing.assert_close(sam.proj(out.transpose(1, 2).reshape(3, H, W, 32)), expected, atol=1e-5, rtol=0)
+    # the chunked kernels also in chunks that do not divide the batch (2 + 1 images) or the rows (4 at a time)
+    uneven = [{}, {"chunk_bytes": 2 * 2 * (H * W) ** 2 * 4}, {"chunk_bytes": 4 * 2 * W * H * W * 4}]
+    for name, attend in KERNELS.items():  # the mask, folded, explicit, FlexAttention (eager on the CPU)
+        for chunks in uneven if name in ("masked", "explicit") else [{}]:
+            out = attend(*(t.detach() for t in (q, k, v, rel_h, rel_w)), scale=sam.scale, **chunks)  # flex: no backward
+            torch.testing.assert_close(sam.proj(out.transpose(1, 2).reshape(3, H, W, 32)), expected, atol=1e-5, rtol=0)
     sam.__class__ = SDPAAttention
     with torch.autocast("cpu", dtype=torch.bfloat16):  # the folded path, through the module
         fast = sam(x).float()

@@ -144,32 +144,46 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h:
     `chunk_bytes` of scores, the terms added in place: no fused kernel.
 
     On a CPU with AVX-512 BF16 but no AMX the fused kernel is slow in bf16 and plain bf16 matrix products are
-    not: a ViT-B global block 264-314 ms against 491-541 ms for the mask (AMD EPYC, benchmarks/README.md). Scores
+    not: a ViT-B global block about 300 ms against 650 ms for the mask (AMD EPYC, benchmarks/README.md). Scores
     and probabilities are rounded to bf16 (a block's output cosine to fp32 0.99994, the mask's 0.999998).
+    Every chunk writes into the same two buffers: fresh ones, page-faulted anew at each chunk, doubled a block's
+    time at random (benchmarks/README.md).
     q, k, v: (B, heads, H*W, d); rel_h: (B, heads, H, W, H); rel_w: (B, heads, H, W, W).
     """
     B, heads, HW, _ = q.shape
     H, W = rel_h.shape[-1], rel_w.shape[-1]
     n, rows = cpu_chunks(q, H, W, chunk_bytes)
-    q, out = q * scale, torch.empty_like(q)
+    # q, k, v are slices of the qkv Linear's output: laid out once for the products here, not once per chunk
+    # (k's transpose copied at every chunk took ~0.6 s of an int8 ViT-B image: benchmarks/README.md)
+    q, k_t, v = (q * scale).contiguous(), k.transpose(-1, -2).contiguous(), v.contiguous()
+    out = torch.empty_like(q)
+    # every chunk's scores and probabilities in the same two buffers; compiled, none: inductor plans its own memory
+    # (written into buffers a compiled block took 1.7x longer)
+    buffers = None if torch.compiler.is_compiling() else q.new_empty(2, min(n, B) * heads * rows * W * HW)
     for b in range(0, B, n):
         for r in range(0, H, rows):
             queries = slice(r * W, (r + rows) * W)
-            out[b:b + n, :, queries] = _explicit_chunk(q[b:b + n, :, queries], k[b:b + n], v[b:b + n],
-                                                       rel_h[b:b + n, :, r:r + rows], rel_w[b:b + n, :, r:r + rows])
+            out[b:b + n, :, queries] = _explicit_chunk(q[b:b + n, :, queries], k_t[b:b + n], v[b:b + n],
+                                                       rel_h[b:b + n, :, r:r + rows], rel_w[b:b + n, :, r:r + rows],
+                                                       buffers)
     return out
 
 
-def _explicit_chunk(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor,
-                    rel_w: torch.Tensor) -> torch.Tensor:
-    """One chunk of explicit_attention: q (n, heads, rows * W, d) already scaled; rel_h (n, heads, rows, W, H) and
-    rel_w (n, heads, rows, W, W), the chunk's rows; the terms added in place. Compiled, the chunks are unrolled (as a
-    nested_compile_region ViT-B failed to compile under bf16 autocast: benchmarks/README.md)."""
+def _explicit_chunk(q: torch.Tensor, k_t: torch.Tensor, v: torch.Tensor, rel_h: torch.Tensor, rel_w: torch.Tensor,
+                    buffers: torch.Tensor | None) -> torch.Tensor:
+    """One chunk of explicit_attention: q (n, heads, rows * W, d) already scaled; k_t (n, heads, d, HW), k transposed;
+    rel_h (n, heads, rows, W, H) and rel_w (n, heads, rows, W, W), the chunk's rows; buffers (2, at least the chunk's
+    scores), written over, or None (new tensors). Compiled, the chunks are unrolled (as a nested_compile_region
+    ViT-B failed to compile under bf16 autocast: benchmarks/README.md)."""
     n, heads, rows, W, H = rel_h.shape
-    scores = torch.matmul(q, k.transpose(-1, -2))  # (n, heads, rows * W, HW)
+    scores = probs = None
+    if buffers is not None:  # a smaller last chunk takes the front of each
+        size = n * heads * rows * W * H * W
+        scores, probs = (buffer[:size].view(n, heads, rows * W, H * W) for buffer in buffers)
+    scores = torch.matmul(q, k_t, out=scores)  # (n, heads, rows * W, HW)
     grid = scores.view(n, heads, rows, W, H, W)  # (n, heads, rows, W, key rows, key columns)
     grid.add_(rel_h[..., None]).add_(rel_w[..., None, :])
-    return torch.matmul(scores.softmax(-1), v)
+    return torch.matmul(torch.softmax(scores, -1, out=probs), v)
 
 
 _compiled_flex = None

@@ -7,7 +7,7 @@ about 500 ms masked and 264-314 ms with SAM's explicit scores on an AMD EPYC wit
 speed. So the first call of each shape times the candidate kernels on its own inputs (seconds,
 with a line saying so), checks that they agree, and
 writes the winner to ~/.cache/slca_min/attention_kernels.json ($SLCA_ATTENTION_KERNELS), keyed by
-processor, torch version, threads, dtype and shape (the shape names the model's block: windows,
+processor, torch version, threads, the kernels' revision, dtype and shape (the shape names the model's block: windows,
 heads, tokens, head size). Every later call, in any process on the machine, reads the choice.
 
 Candidates (attention.candidates): on a GPU the mask and the folded dot product (FlexAttention, also
@@ -36,6 +36,7 @@ Option = tuple  # (kernel name, chunk bytes or None), e.g. ("masked", 16 * 2**20
 
 _remembered: dict[Path, dict] = {}  # file -> its choices, read once per process
 ROUNDS = 3  # every candidate in turn, each round; the fastest time of each counts
+REVISION = 2  # of the kernels' code: raised when a change moves their speeds, so that older choices are measured again
 
 
 def choices_file() -> Path:
@@ -55,9 +56,11 @@ def processor(device: torch.device) -> str:
 
 
 def key_of(q: torch.Tensor, shape: str) -> str:
-    """Where a choice holds: this processor, torch version, thread count (CPU) and dtype, and the call's shape."""
+    """Where a choice holds: this processor, torch version, thread count (CPU), the kernels' revision, dtype, and the
+    call's shape."""
     threads = "" if q.is_cuda else f" | {torch.get_num_threads()} threads"
-    return f"{processor(q.device)} | torch {torch.__version__}{threads} | {str(q.dtype).removeprefix('torch.')} | {shape}"
+    return (f"{processor(q.device)} | torch {torch.__version__}{threads} | kernels r{REVISION} | "
+            f"{str(q.dtype).removeprefix('torch.')} | {shape}")
 
 
 def label(option: Option) -> str:

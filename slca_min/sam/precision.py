@@ -3,7 +3,7 @@ Linear layers).
 
 bf16 is torch's autocast: matrix products and convolutions in bfloat16, reductions and norms in
 fp32, weights kept in fp32. It pays where the hardware computes bfloat16 natively (every recent
-GPU; CPUs with AVX-512 BF16 or AMX; Arm cores with BF16): 3.5x fp32 on a Xeon with AMX, 1.6x on an
+GPU; CPUs with AVX-512 BF16 or AMX; Arm cores with BF16): 3.5x fp32 on a Xeon with AMX, 2.0x on an
 AMD EPYC without it (where int8 is faster), region cosine to fp32 0.9999 (benchmarks/README.md).
 Elsewhere it is emulated and slower, and `native_bf16` lets the library say so.
 
@@ -11,10 +11,11 @@ int8 is torch's dynamic quantization: the weights of every Linear layer (qkv, pr
 about 3/4 of ViT-B's arithmetic) are stored in int8 and multiplied with int8 activations
 quantized on the fly (fbgemm/x86 kernels, VNNI where the CPU has it); norms and the neck stay fp32.
 Attention (about half of int8's time for ViT-B on a 2-core EPYC) runs in bfloat16 where the CPU computes
-it natively, in the kernel "auto" measures fastest for bf16 (attention.py): 1.12x int8 with fp32 attention
-there, at the same cosine (benchmarks/README.md); in fp32 elsewhere, as int8 always did. The two are different arithmetic, so they are recorded under different
-names: "int8-bf16attn" (bf16 attention) and "int8" (fp32 attention) in the cache key, the weights label,
-result rows and model.pt; a cache or model made by one is never taken for the other. Region descriptors
+it natively, in the kernel "auto" measures fastest for bf16 (attention.py): 1.43x int8 with fp32 attention
+there, at the same cosine (benchmarks/README.md); in fp32 elsewhere, as int8 always did. The two are different
+arithmetic, so they are recorded under different names: "int8-bf16attn" (bf16 attention) and "int8" (fp32
+attention) in the cache key, the weights label, result rows and model.pt; a cache or model made by one is never
+taken for the other. Region descriptors
 differ slightly from fp32 (benchmarks/README.md: cosine similarity and max difference on untrained
 ViT-B; trained weights may differ).
 """
