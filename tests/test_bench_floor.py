@@ -1,5 +1,5 @@
 """The floor benchmark (issue 45): torch's FLOP count of the tiny encoder equals a hand count, the GEMM rate is a
-number, and --flops-only prints its table without timing anything. In this process, the meta device: about a second."""
+number, --flops-only prints its table without timing anything, and stages.py's stages add up. In this process: seconds."""
 import importlib.util
 import math
 from pathlib import Path
@@ -11,6 +11,7 @@ from slca_min.sam.checkpoints import ENCODER_CONFIGS, PATCH
 from slca_min.sam.precision import quantize_int8
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks/bench_floor.py"
+STAGES = Path(__file__).parents[1] / "benchmarks/stages.py"
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +56,15 @@ def test_gemm_rate_is_a_positive_number_and_flops_only_times_nothing(bench, caps
     bench.main(["--flops-only", "--models", "tiny", "--sizes", "256"])
     out = capsys.readouterr().out
     assert "one multiply-add = 2 FLOPs" in out and "| tiny | 256 |" in out and "GFLOP/s" not in out
+
+
+def test_the_stages_add_up_to_the_end_to_end_time(capsys):
+    spec = importlib.util.spec_from_file_location("stages", STAGES)
+    stages = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stages)
+    stages.main(["--model-type", "tiny", "--batches", "1", "--batch-size", "2"])
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| ") and not line.startswith("| stage")}
+    assert set(rows) == {"preprocess", "encoder", "pool", "end to end"}
+    parts = sum(float(rows[stage]) for stage in ("preprocess", "encoder", "pool"))
+    assert float(rows["end to end"]) == pytest.approx(parts, abs=0.02)
