@@ -16,6 +16,8 @@
 # were seen, and before these ran): the haystack miniature's regions cut by the true lesion's cells.
 #   7. 128 images: slca-inside, slca-outside, probe-inside
 #   8. 420 images: slca-inside, slca-outside, probe-inside
+# The second follow-up (docs/study.md, "Is the hole the help?", planned after waves 7-8 were seen, before this ran):
+#   9. 128 and 420 images: slca-outside-swapped
 # Each lowdata call trains its runs two at a time (--workers 2: two one-thread processes on the 2 cores).
 #   benchmarks/study_haystack.sh [FIRST_WAVE]
 # Then: python benchmarks/study_haystack_report.py runs/haystack/results.csv
@@ -49,4 +51,5 @@ first=${1:-1}
 [ "$first" -le 6 ] && run "0.021 0.064 0.21" slca-oracle-residual,cbam,fusion
 [ "$first" -le 7 ] && run 0.064 slca-inside,slca-outside,probe-inside
 [ "$first" -le 8 ] && run 0.21 slca-inside,slca-outside,probe-inside
+[ "$first" -le 9 ] && run "0.064 0.21" slca-outside-swapped
 exit 0

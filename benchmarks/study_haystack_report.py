@@ -44,6 +44,9 @@ QUESTIONS = [  # (a, b, what a - b asks), in the order of the plan (docs/study.m
     ("slca-outside", "baseline", "do the regions help without the mass's own cells?"),
     ("slca-inside", "baseline", "do the regions on the mass's cells alone help?"),
     ("slca", "slca-oracle", "post hoc: do the learnt regions beat the true location?"),
+    # the second follow-up, planned after the first was answered (docs/study.md): is slca-outside's hole the help?
+    ("slca-outside", "slca-outside-swapped", "does the hole that marks the mass's place help slca-outside?"),
+    ("slca-outside-swapped", "baseline", "do the regions help without the mass's content or any mark of its place?"),
 ]
 KNOBS = re.compile(r"haystack-s(\d+)-sh([\d.]+)-d(\d+)-")
 

@@ -163,4 +163,19 @@ def test_the_lesion_cells_models_cut_the_regions_by_the_true_lesion():
     mean = cut_by_lesion("probe-inside", R, splits)["train"]
     assert mean.shape == (2, 3, 1, 1)
     np.testing.assert_allclose(mean[1, :, 0, 0], R["train"][1, :, 2, 2].astype(np.float32))
-    assert {"slca-inside", "slca-outside", "probe-inside"} <= set(USES_SAM)
+    swapped = cut_by_lesion("slca-outside-swapped", R, splits)["train"]  # each image the other's cells there
+    assert swapped.dtype == np.float16 and np.array_equal(swapped[0, :, 0, :2], R["train"][1, :, 0, :2])
+    assert np.array_equal(swapped[1, :, 2, 2], R["train"][0, :, 2, 2])
+    assert np.array_equal(swapped * (inside == 0), R["train"] * (inside == 0))  # elsewhere the image's own
+    assert {"slca-inside", "slca-outside", "slca-outside-swapped", "probe-inside"} <= set(USES_SAM)
+
+
+def test_a_swapped_lesion_is_never_filled_from_a_lesion_on_the_same_cells():
+    from slca_min.study.comparison import lesion_free_donors
+
+    cells = np.zeros((3, 4, 4), bool)
+    cells[0, 0, 0] = cells[1, 0, 0] = cells[2, 3, 3] = True  # 0 and 1 share a cell: each takes 2's
+    donors = lesion_free_donors(cells)
+    assert donors[:2].tolist() == [2, 2] and donors[2] in (0, 1)
+    with pytest.raises(ValueError, match="no donor"):
+        lesion_free_donors(np.ones((2, 4, 4), bool))

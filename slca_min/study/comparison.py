@@ -12,7 +12,9 @@ last layer: is gating the right way to use frozen features at all?), and on phan
 plain backbone shown only a box around the true lesion at native resolution: the ceiling of what knowing
 where to look can give, the positive control of the haystack study), and "slca-inside", "slca-outside" and
 "probe-inside" (SAM's regions on the lesion's own cells only, on every cell but those, and a linear probe on
-their mean over the lesion's cells: is what helps the lesion's content or the rest of the scene?).
+their mean over the lesion's cells: is what helps the lesion's content or the rest of the scene?), and
+"slca-outside-swapped" (the lesion's cells filled with another image's regions at the same cells, where that
+image has no lesion: the rest of the scene without the lesion's content and without a hole that marks its place).
 Results are rows in one CSV; a row carries every setting that can change it, rows are only ever
 added, and a rerun skips what is already there with the same setting.
 """
@@ -45,10 +47,10 @@ from .stats import paired_difference
 
 GATED = {"baseline": "none", "se": "se", "cbam": "cbam", "slca": "slca", "slca-shuffled": "slca", "slca-oracle": "slca",
          "slca-residual": "slca", "slca-oracle-residual": "slca", "slca-multilevel": "slca", "fusion": "fusion",
-         "oracle-crop": "none", "slca-inside": "slca", "slca-outside": "slca"}
+         "oracle-crop": "none", "slca-inside": "slca", "slca-outside": "slca", "slca-outside-swapped": "slca"}
 PROBES = {"probe-linear": linear_probe, "probe-knn": knn_probe, "probe-oracle": linear_probe, "probe-inside": linear_probe}
 MODELS = (*GATED, *PROBES)
-LESION_CELLS = ("slca-inside", "slca-outside", "probe-inside")  # SAM's regions cut by the true lesion's cells
+LESION_CELLS = ("slca-inside", "slca-outside", "slca-outside-swapped", "probe-inside")  # cut by the lesion's cells
 USES_SAM = ("slca", "slca-shuffled", "slca-residual", "slca-multilevel", "fusion", "probe-linear", "probe-knn",
             *LESION_CELLS)
 ORACLE = ("slca-oracle", "slca-oracle-residual", "probe-oracle")  # fed the lesion masks' regions, no SAM
@@ -105,7 +107,9 @@ def shuffled(regions: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def cut_by_lesion(model: str, regions: dict[str, np.ndarray], splits: dict[str, Split]) -> dict[str, np.ndarray]:
     """`model`'s input from SAM's regions and the lesion masks: the regions on the cells that touch the lesion (its
     mask or margin band: oracle_regions above zero) and zero elsewhere ("slca-inside"), zero on those cells
-    ("slca-outside"), or their mean over those cells, (N, C, 1, 1) ("probe-inside": pooled_features keeps it)."""
+    ("slca-outside"), those cells taken from another image of the split whose lesion touches none of them
+    ("slca-outside-swapped": no hole marks the place), or their mean over those cells, (N, C, 1, 1)
+    ("probe-inside": pooled_features keeps it)."""
     _masks_needed(splits, model)
     out = {}
     for name, R in regions.items():
@@ -114,9 +118,24 @@ def cut_by_lesion(model: str, regions: dict[str, np.ndarray], splits: dict[str, 
         if model == "probe-inside":
             count = np.maximum(cells.sum((2, 3), keepdims=True), 1)
             out[name] = (R * cells).sum((2, 3), keepdims=True, dtype=np.float32) / count
+        elif model == "slca-outside-swapped":
+            donors = lesion_free_donors(cells[:, 0])
+            out[name] = np.where(cells, R[donors], R)
         else:  # in the regions' own dtype, as slca reads them
             out[name] = R * (cells if model == "slca-inside" else ~cells)
     return out
+
+
+def lesion_free_donors(cells: np.ndarray) -> np.ndarray:
+    """For each image, another image (a fixed draw) whose lesion touches none of its lesion's cells. cells: (N, g, g)
+    bool."""
+    rng, donors, flat = np.random.default_rng(0), np.empty(len(cells), dtype=int), cells.reshape(len(cells), -1)
+    for i, shares in enumerate(flat.astype(np.float32) @ flat.T.astype(np.float32) > 0):  # (N, N): cells shared
+        candidates = np.flatnonzero(~shares)
+        if not len(candidates):
+            raise ValueError("slca-outside-swapped: an image's lesion cells meet every other image's; no donor")
+        donors[i] = rng.choice(candidates)
+    return donors
 
 
 def _masks_needed(splits: dict[str, Split], model: str) -> None:
