@@ -144,7 +144,7 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h:
     `chunk_bytes` of scores, the terms added in place: no fused kernel.
 
     On a CPU with AVX-512 BF16 but no AMX the fused kernel is slow in bf16 and plain bf16 matrix products are
-    not: a ViT-B global block about 300 ms against 650 ms for the mask (AMD EPYC, benchmarks/README.md). Scores
+    not: a ViT-B global block 289 ms against 704 ms for the mask (AMD EPYC, benchmarks/README.md). Scores
     and probabilities are rounded to bf16 (a block's output cosine to fp32 0.99994, the mask's 0.999998).
     Every chunk writes into the same two buffers: fresh ones, page-faulted anew at each chunk, doubled a block's
     time at random (benchmarks/README.md).
@@ -158,7 +158,7 @@ def explicit_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, rel_h:
     q, k_t, v = (q * scale).contiguous(), k.transpose(-1, -2).contiguous(), v.contiguous()
     out = torch.empty_like(q)
     # every chunk's scores and probabilities in the same two buffers; compiled, none: inductor plans its own memory
-    # (written into buffers a compiled block took 1.7x longer)
+    # (written into buffers a compiled block took 1.8x longer)
     buffers = None if torch.compiler.is_compiling() else q.new_empty(2, min(n, B) * heads * rows * W * HW)
     for b in range(0, B, n):
         for r in range(0, H, rows):
