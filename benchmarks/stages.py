@@ -6,8 +6,8 @@ input, on the host or the device), the encoder's pass, and pooling to region des
 
 Each stage is timed on its own with the device synchronised around it, after one warm-up batch (auto's kernels
 timed, CUDA's kernels loaded; with --compile, the compile), so the three add up to the end-to-end time printed
-beside them. On a GPU, preprocessing includes the uint8 image's copy to the device (SAM's resize runs there). Untrained weights (the speed does not depend on them), 480x640 RGB images as a camera or a
-dermoscope gives them.
+beside them. On a GPU, preprocessing includes the uint8 image's copy to the device (SAM's resize runs there).
+Untrained weights (the speed does not depend on them), 480x640 RGB images as a camera or a dermoscope gives them.
 """
 from __future__ import annotations
 

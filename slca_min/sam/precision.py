@@ -15,9 +15,8 @@ it natively, in the kernel "auto" measures fastest for bf16 (attention.py): 1.43
 there, at the same cosine (benchmarks/README.md); in fp32 elsewhere, as int8 always did. The two are different
 arithmetic, so they are recorded under different names: "int8-bf16attn" (bf16 attention) and "int8" (fp32
 attention) in the cache key, the weights label, result rows and model.pt; a cache or model made by one is never
-taken for the other. Region descriptors
-differ slightly from fp32 (benchmarks/README.md: cosine similarity and max difference on untrained
-ViT-B; trained weights may differ).
+taken for the other. Region descriptors differ slightly from fp32 (benchmarks/README.md: cosine similarity and
+max difference on untrained ViT-B; trained weights may differ).
 """
 from __future__ import annotations
 
