@@ -26,8 +26,10 @@
 # (`lowdata ... --fractions 0.021 --models slca-oracle-residual,fusion --out runs/haystack`); in the next session
 # (2026-12-06 01:24-02:56) `study_haystack.sh 4`: waves 4 and 5 in full and wave 6's cbam at 42 images, then
 # interrupted; in a third session (2026-12-06 04:13-06:03, from a separate git worktree) `study_haystack.sh 6`
-# (wave 6 at 128 and 420 images) and then `study_haystack.sh 7` (waves 7 and 8). Post hoc, after the results were
-# seen: the same lowdata call with `--fractions 0.021 0.064 0.21 --models probe-linear,probe-knn` (seconds).
+# (wave 6 at 128 and 420 images) and then `study_haystack.sh 7` (waves 7 and 8); in a fourth (2026-12-06
+# 08:06-08:38, the main checkout, runs/haystack/results.csv seeded with the committed rows) `study_haystack.sh 9`.
+# Post hoc, after the results were seen: the same lowdata call with `--fractions 0.021 0.064 0.21 --models
+# probe-linear,probe-knn` (seconds).
 # Its rows: benchmarks/haystack/results.csv.
 set -euo pipefail
 export OMP_NUM_THREADS=2  # the parent's extraction; the workers take one thread each

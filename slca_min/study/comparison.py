@@ -13,8 +13,8 @@ plain backbone shown only a box around the true lesion at native resolution: the
 where to look can give, the positive control of the haystack study), and "slca-inside", "slca-outside" and
 "probe-inside" (SAM's regions on the lesion's own cells only, on every cell but those, and a linear probe on
 their mean over the lesion's cells: is what helps the lesion's content or the rest of the scene?), and
-"slca-outside-swapped" (the lesion's cells filled with another image's regions at the same cells, where that
-image has no lesion: the rest of the scene without the lesion's content and without a hole that marks its place).
+"slca-outside-swapped" (the lesion's cells filled with another image's regions at the same cells, an image whose
+lesion touches none of them: the rest of the scene without the lesion's content or a hole that marks its place).
 Results are rows in one CSV; a row carries every setting that can change it, rows are only ever
 added, and a rerun skips what is already there with the same setting.
 """
@@ -127,8 +127,8 @@ def cut_by_lesion(model: str, regions: dict[str, np.ndarray], splits: dict[str, 
 
 
 def lesion_free_donors(cells: np.ndarray) -> np.ndarray:
-    """For each image, another image (a fixed draw) whose lesion touches none of its lesion's cells. cells: (N, g, g)
-    bool."""
+    """For each image, another of the split (a fixed draw, any label) whose lesion touches none of its lesion's
+    cells, perhaps next to them; an image without lesion cells may draw itself (nothing replaced). cells: (N, g, g)"""
     rng, donors, flat = np.random.default_rng(0), np.empty(len(cells), dtype=int), cells.reshape(len(cells), -1)
     for i, shares in enumerate(flat.astype(np.float32) @ flat.T.astype(np.float32) > 0):  # (N, N): cells shared
         candidates = np.flatnonzero(~shares)
