@@ -13,3 +13,8 @@ timeout "${VIT_B_S:-240}" python3 benchmarks/bench_encoder.py --device cuda --mo
   --repeat "${REPEAT:-1}" ${PATHS:+--paths "$PATHS"} 2>&1 | tee "$OUT/vit_b.md"
 timeout "${VIT_H_S:-240}" python3 benchmarks/bench_encoder.py --device cuda --model-type vit_h --n 16 --batch-size 8 \
   --repeat 1 ${PATHS:+--paths "$PATHS"} 2>&1 | tee "$OUT/vit_h.md"
+# Where a batch's time goes end to end (issue 45, item 3): preprocessing (with the copy), encoder, pooling
+for batch in 8 32; do
+  timeout "${STAGES_S:-90}" python3 benchmarks/stages.py --device cuda --model-type vit_b --batch-size $batch \
+    --batches 8 2>&1 | tee "$OUT/stages_vit_b_batch$batch.md"
+done
