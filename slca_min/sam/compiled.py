@@ -4,9 +4,9 @@ Opt-in because the first call pays for it. On a 2-core AMD EPYC loaded by anothe
 thread) the tiny encoder's first call at one input shape took 28-66 s, fp32 and bf16 alike (nine runs),
 against 0.03 s eager. Inductor keeps what it compiled in its cache (/tmp/torchinductor_$USER, or
 $TORCHINDUCTOR_CACHE_DIR), which outlives the process: a later process paid 6-15 s (dynamo traces again,
-the compiled kernels are loaded). ViT-B at 1024 on the idle EPYC (2 threads): 128-153 s to compile, in a later
-process too, for 1.03x (fp32) and no gain (bf16) over the eager speed (benchmarks/README.md): worth it for long runs only.
-Every new input shape compiles once more: another batch size (a run's last, smaller batch) or
+the compiled kernels are loaded). ViT-B at 1024 on the idle EPYC (2 threads): 125-153 s to compile, in a later
+process too, for 1.03x (fp32) and 1.06x (bf16, one round) over the eager speed (benchmarks/README.md): worth it
+for long runs only. Every new input shape compiles once more: another batch size (a run's last, smaller batch) or
 another sam_input (dynamic=False: one static graph per shape, the fastest kind).
 
 The compiled pass is levels.encode traced as it is: the same maths, so nothing that describes a
