@@ -14,12 +14,17 @@ def test_readme_api_program_runs_as_written(tmp_path):
     program = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     levels = (DOCS / "slca.md").read_text().split("## Two readings of SLCA's input", 1)[1]
     program += re.search(r"```python\n(.*?)```", levels, re.S).group(1)  # continues the program
-    (tmp_path / "example.py").write_text(program)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two runs side by side, one core each: seeded, they must agree
-    runs = [subprocess.Popen([sys.executable, "example.py"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                             stderr=open(tmp_path / f"stderr{i}", "w"), text=True) for i in range(2)]
+    # two runs side by side, each in its own folder (no shared cache to race on) and on one core: seeded, they agree
+    folders, env = [tmp_path / "first", tmp_path / "again"], {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = []
+    for folder in folders:
+        folder.mkdir()
+        (folder / "example.py").write_text(program)
+        with open(folder / "stderr", "w") as err:
+            runs.append(subprocess.Popen([sys.executable, "example.py"], cwd=folder, env=env, stdout=subprocess.PIPE,
+                                         stderr=err, text=True))
     out, again = (run.communicate(timeout=300)[0] for run in runs)
-    assert runs[0].returncode == 0, (tmp_path / "stderr0").read_text()[-2000:]
+    assert runs[0].returncode == 0, (folders[0] / "stderr").read_text()[-2000:]
     assert "stand-in, not Segment Anything" in out and "'auc'" in out
     assert "backbone weights: none (trained from scratch)" in out
     assert "D = 64: regions (4, 512, 16, 16), maps [(64,), (64,), (128,), (256,), (512,)]" in out
